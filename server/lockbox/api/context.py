@@ -1,0 +1,49 @@
+"""Per-request (HTTP) or per-connection (WebSocket) context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from lockbox.api.loaders import Loaders
+from lockbox.domain.policy import Actor
+from lockbox.services import auth
+from lockbox.services.deps import Deps
+
+
+def authorization_from_params(params: Any) -> str | None:
+    """The token in a `connection_init` payload; the key is matched case-insensitively."""
+    if not isinstance(params, dict):
+        return None
+    for key, value in params.items():
+        if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+            return value
+    return None
+
+
+@dataclass
+class Context:
+    deps: Deps
+    request: Request | WebSocket
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(default_factory=Loaders)
+    _session: auth.Session | None = None
+
+    @property
+    def is_websocket(self) -> bool:
+        return isinstance(self.request, WebSocket)
+
+    def authorization(self) -> str | None:
+        if self.is_websocket:
+            return authorization_from_params(self.connection_params)
+        return self.request.headers.get("authorization")
+
+    async def actor(self) -> Actor:
+        """The caller. A WebSocket re-checks its token for every operation, so a
+        revoked token or disabled principal cannot start anything new."""
+        if self._session is None or self.is_websocket:
+            self._session = await auth.authenticate(self.authorization())
+        return self._session.actor

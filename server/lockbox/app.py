@@ -1,0 +1,120 @@
+"""The ASGI application: `create_app()` wires everything and owns the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from lockbox.api.view import LockboxGraphQL
+from lockbox.clock import Clock, SystemClock
+from lockbox.realtime.broker import Broker, broker_from_url
+from lockbox.realtime.hub import Hub
+from lockbox.services import lockouts, sweeper
+from lockbox.services.deps import Deps
+from lockbox.settings import Settings
+from lockbox.store import config as db
+from lockbox.store import queries as store
+
+log = logging.getLogger("lockbox")
+
+
+@asynccontextmanager
+async def background(
+    name: str, work: Callable[[], Coroutine[Any, Any, None]]
+) -> AsyncIterator[None]:
+    task = asyncio.create_task(work(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
+async def running_broker(broker: Broker, hub: Hub) -> AsyncIterator[None]:
+    await broker.start(hub.deliver, hub.resync_all)
+    try:
+        yield
+    finally:
+        await broker.close()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    broker: Broker | None = None,
+) -> Starlette:
+    """Build the app. Nothing connects until the lifespan starts."""
+    settings = settings or Settings.from_env()
+    deps = Deps(
+        clock=clock or SystemClock(),
+        broker=broker or broker_from_url(settings.broker_url),
+        hub=Hub(),
+    )
+
+    binding = db.Binding()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            binding.context = await stack.enter_async_context(
+                db.database(
+                    settings.database_url,
+                    pool_min=settings.db_pool_min,
+                    pool_max=settings.db_pool_max,
+                )
+            )
+            stack.callback(setattr, binding, "context", None)
+            await stack.enter_async_context(running_broker(deps.broker, deps.hub))
+            await stack.enter_async_context(
+                background("sweeper", lambda: sweeper.run(deps, settings.sweep_interval_seconds))
+            )
+            await stack.enter_async_context(
+                background("lockouts", lambda: lockouts.watch(deps, settings.lockout_poll_seconds))
+            )
+            yield
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(store.ping(), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable ({type(exc).__name__})"
+        checks["broker"] = "ok" if await deps.broker.ping() else "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", **checks},
+            status_code=200 if ready else 503,
+        )
+
+    graphql = LockboxGraphQL(deps, graphiql=settings.graphiql)
+    app = Starlette(
+        middleware=[Middleware(db.BindDatabase, binding=binding)],
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    app.state.settings = settings
+    return app

@@ -1,0 +1,1 @@
+"""The rules of Lockbox in plain Python: no database, no GraphQL, no I/O."""

@@ -1,0 +1,56 @@
+"""Validation of a tenant's lockbox settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from lockbox.domain.errors import BadUserInput
+
+DAY = 24 * 3600
+MAX_PENDING_TTL = 30 * DAY
+MAX_ACCESS_CEILING = 14 * DAY
+
+
+@dataclass(frozen=True, slots=True)
+class LockboxSettings:
+    pending_request_ttl_seconds: int = 4 * DAY
+    default_access_seconds: int = 8 * 3600
+    max_access_seconds: int = 8 * 3600
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadUserInput(f"{name} must be a whole number of seconds from {low} to {high}")
+
+
+def updated_settings(
+    current: LockboxSettings,
+    *,
+    pending_request_ttl_seconds: int | None = None,
+    default_access_seconds: int | None = None,
+    max_access_seconds: int | None = None,
+) -> LockboxSettings:
+    """Apply a partial update, validating the result as a whole."""
+    new = replace(
+        current,
+        pending_request_ttl_seconds=current.pending_request_ttl_seconds
+        if pending_request_ttl_seconds is None
+        else pending_request_ttl_seconds,
+        default_access_seconds=current.default_access_seconds
+        if default_access_seconds is None
+        else default_access_seconds,
+        max_access_seconds=current.max_access_seconds
+        if max_access_seconds is None
+        else max_access_seconds,
+    )
+    _check_range("pendingRequestTtlSeconds", new.pending_request_ttl_seconds, 1, MAX_PENDING_TTL)
+    _check_range("maxAccessSeconds", new.max_access_seconds, 1, MAX_ACCESS_CEILING)
+    _check_range("defaultAccessSeconds", new.default_access_seconds, 1, new.max_access_seconds)
+    return new
+
+
+def access_duration(settings: LockboxSettings, requested: int | None) -> int:
+    if requested is None:
+        return settings.default_access_seconds
+    _check_range("durationSeconds", requested, 1, settings.max_access_seconds)
+    return requested

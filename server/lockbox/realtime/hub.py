@@ -1,0 +1,83 @@
+"""In-process fan-out of broker messages to the subscribers of this process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+Message = dict[str, Any]
+
+
+class Inbox:
+    """One subscriber's mailbox: a bounded list of messages and a doorbell.
+
+    A subscriber that cannot keep up is not allowed to grow memory: once full,
+    the inbox is marked `overflowed` and the subscriber decides how to recover
+    (re-read from the database, or end the stream with a clear reason).
+    """
+
+    def __init__(self, topics: tuple[str, ...], maxsize: int) -> None:
+        self.topics = topics
+        self.messages: deque[tuple[str, Message]] = deque()
+        self.maxsize = maxsize
+        self.overflowed = False
+        self.resync = False
+        self._bell = asyncio.Event()
+
+    def deliver(self, topic: str, message: Message) -> None:
+        if len(self.messages) >= self.maxsize:
+            self.overflowed = True
+        else:
+            self.messages.append((topic, message))
+        self._bell.set()
+
+    def ring_resync(self) -> None:
+        """Messages may have been lost (broker reconnect): re-read everything."""
+        self.resync = True
+        self._bell.set()
+
+    async def wait(self) -> None:
+        await self._bell.wait()
+
+    def drain(self) -> list[tuple[str, Message]]:
+        self._bell.clear()
+        items = list(self.messages)
+        self.messages.clear()
+        return items
+
+
+class Hub:
+    def __init__(self, inbox_size: int = 1000) -> None:
+        self._by_topic: dict[str, set[Inbox]] = {}
+        self._inbox_size = inbox_size
+
+    @contextmanager
+    def subscribe(self, *topics: str) -> Iterator[Inbox]:
+        inbox = Inbox(topics, self._inbox_size)
+        for topic in topics:
+            self._by_topic.setdefault(topic, set()).add(inbox)
+        try:
+            yield inbox
+        finally:
+            for topic in topics:
+                inboxes = self._by_topic.get(topic)
+                if inboxes is not None:
+                    inboxes.discard(inbox)
+                    if not inboxes:
+                        del self._by_topic[topic]
+
+    def deliver(self, topic: str, message: Message) -> None:
+        for inbox in tuple(self._by_topic.get(topic, ())):
+            inbox.deliver(topic, message)
+
+    def resync_all(self) -> None:
+        for inboxes in tuple(self._by_topic.values()):
+            for inbox in tuple(inboxes):
+                inbox.ring_resync()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len({inbox for inboxes in self._by_topic.values() for inbox in inboxes})

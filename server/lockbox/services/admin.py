@@ -1,0 +1,176 @@
+"""Provisioning from the shell: tenants, principals, tickets and tokens.
+
+These run with the operator's own authority (whoever can reach the database),
+so they take no Actor. Changes that concern a tenant are audited in its chain.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from lockbox.domain.errors import BadUserInput, NotFound
+from lockbox.domain.policy import OPERATOR_ROLES, Role
+from lockbox.domain.resources import normalize, within_any
+from lockbox.services.auth import hash_secret, new_secret
+from lockbox.services.deps import Deps, principal_topic
+from lockbox.store import queries as store
+from lockbox.store.models import ApiToken, Principal, SupportTicket, Tenant
+
+
+def _name(value: str, what: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 200:
+        raise BadUserInput(f"{what} name must be 1 to 200 characters")
+    return value
+
+
+async def find_tenant(ref: str) -> Tenant:
+    """A tenant by id or by name."""
+    tenant = await store.get_tenant(ref) or await store.tenant_by_name(ref)
+    if tenant is None:
+        raise NotFound(f"tenant {ref} not found")
+    return tenant
+
+
+async def find_principal(ref: str) -> Principal:
+    principal = await store.get_principal(ref) or await store.principal_by_name(ref)
+    if principal is None:
+        raise NotFound(f"principal {ref} not found")
+    return principal
+
+
+async def create_tenant(name: str, resource_roots: list[str], lockbox_enabled: bool) -> Tenant:
+    name = _name(name, "tenant")
+    if not resource_roots:
+        raise BadUserInput("a tenant needs at least one resource root")
+    roots = [normalize(root, what="resource root") for root in resource_roots]
+    if await store.tenant_by_name(name) is not None:
+        raise BadUserInput(f"tenant {name} already exists")
+    return await store.create_tenant(name, roots, lockbox_enabled)
+
+
+async def create_principal(
+    deps: Deps,
+    name: str,
+    role: Role,
+    *,
+    tenant_ref: str | None,
+    scopes: list[str],
+    email: str | None,
+) -> Principal:
+    name = _name(name, "principal")
+    if await store.principal_by_name(name) is not None:
+        raise BadUserInput(f"principal {name} already exists")
+    if role in OPERATOR_ROLES:
+        if tenant_ref is not None or scopes:
+            raise BadUserInput(f"{role.value} is operator-side: give it no tenant and no scopes")
+        return await store.create_principal(name, role, None, [], email)
+    if tenant_ref is None:
+        raise BadUserInput(f"{role.value} belongs to a tenant: give --tenant")
+    tenant = await find_tenant(tenant_ref)
+    cleaned = [normalize(scope, what="scope") for scope in scopes]
+    if role is Role.APPROVER:
+        if not cleaned:
+            raise BadUserInput("an APPROVER needs at least one scope")
+        for scope in cleaned:
+            if not within_any(scope, tenant.resource_roots):
+                raise BadUserInput(f"scope {scope} is not within a resource root of {tenant.name}")
+    elif cleaned:
+        raise BadUserInput(f"{role.value} covers the whole tenant: give it no scopes")
+    async with store.transaction():
+        principal = await store.create_principal(name, role, tenant.id, cleaned, email)
+        await store.append_audit(
+            tenant.id,
+            at=deps.clock.now(),
+            action="principal.created",
+            actor_id=None,
+            request_id=None,
+            detail={"principal": name, "role": role.value, "scopes": cleaned},
+        )
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+async def issue_token(deps: Deps, principal_ref: str, label: str = "") -> IssuedToken:
+    principal = await find_principal(principal_ref)
+    secret = new_secret()
+    async with store.transaction():
+        token = await store.create_token(principal.id, hash_secret(secret), label)
+        await _audit_principal(deps, principal, "token.issued", {"tokenId": str(token.id)})
+    return IssuedToken(token=token, secret=secret)
+
+
+async def revoke_token(deps: Deps, token_id: str) -> ApiToken:
+    token = await store.get_token(token_id)
+    if token is None:
+        raise NotFound(f"token {token_id} not found")
+    principal = await find_principal(str(token.principal_id))
+    async with store.transaction():
+        if await store.revoke_token(token.id, deps.clock.now()):
+            await _audit_principal(deps, principal, "token.revoked", {"tokenId": str(token.id)})
+    await deps.publish(principal_topic(principal.id), {"reason": "token revoked"})
+    refreshed = await store.get_token(token.id)
+    assert refreshed is not None
+    return refreshed
+
+
+async def disable_principal(deps: Deps, principal_ref: str) -> Principal:
+    principal = await find_principal(principal_ref)
+    async with store.transaction():
+        if await store.disable_principal(principal.id, deps.clock.now()):
+            await _audit_principal(deps, principal, "principal.disabled", {})
+    await deps.publish(principal_topic(principal.id), {"reason": "principal disabled"})
+    return await find_principal(str(principal.id))
+
+
+async def enable_principal(deps: Deps, principal_ref: str) -> Principal:
+    principal = await find_principal(principal_ref)
+    async with store.transaction():
+        if await store.enable_principal(principal.id):
+            await _audit_principal(deps, principal, "principal.enabled", {})
+    return await find_principal(str(principal.id))
+
+
+async def _audit_principal(
+    deps: Deps, principal: Principal, action: str, detail: dict[str, object]
+) -> None:
+    if principal.tenant_id is None:
+        return  # operator-side principals have no tenant chain
+    await store.append_audit(
+        principal.tenant_id,
+        at=deps.clock.now(),
+        action=action,
+        actor_id=None,
+        request_id=None,
+        detail={"principal": principal.name, **detail},
+    )
+
+
+async def create_ticket(tenant_ref: str, title: str) -> SupportTicket:
+    tenant = await find_tenant(tenant_ref)
+    title = title.strip()
+    if not title or len(title) > 500:
+        raise BadUserInput("ticket title must be 1 to 500 characters")
+    return await store.create_ticket(tenant.id, title)
+
+
+async def set_ticket_open(ticket_id: str, is_open: bool) -> SupportTicket:
+    ticket = await store.get_ticket(ticket_id)
+    if ticket is None:
+        raise NotFound(f"support ticket {ticket_id} not found")
+    await store.set_ticket_open(ticket.id, is_open)
+    ticket.is_open = is_open
+    return ticket
+
+
+def _uuid(value: str) -> uuid.UUID:
+    key = store.as_uuid(value)
+    if key is None:
+        raise NotFound(f"{value} is not a known id")
+    return key

@@ -1,0 +1,29 @@
+"""What every use case needs: the clock and the way to wake subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lockbox.clock import Clock, SystemClock
+from lockbox.realtime.broker import Broker, MemoryBroker
+from lockbox.realtime.hub import Hub, Message
+
+REQUESTS_TOPIC = "requests"
+
+
+def activity_topic(request_id: object) -> str:
+    return f"activity:{request_id}"
+
+
+def principal_topic(principal_id: object) -> str:
+    return f"principal:{principal_id}"
+
+
+@dataclass
+class Deps:
+    clock: Clock = field(default_factory=SystemClock)
+    broker: Broker = field(default_factory=MemoryBroker)
+    hub: Hub = field(default_factory=Hub)
+
+    async def publish(self, topic: str, message: Message) -> None:
+        await self.broker.publish(topic, message)

@@ -1,0 +1,49 @@
+"""Records time-based changes (EXPIRED, COMPLETED) and announces them.
+
+Reads never depend on it: status is computed from the clock where it is read.
+It runs in every process; conditional updates make each change happen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lockbox.domain.errors import LockboxError
+from lockbox.domain.lifecycle import Action, Status
+from lockbox.services import requests
+from lockbox.services.deps import Deps
+from lockbox.store import queries as store
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+async def sweep_once(deps: Deps) -> int:
+    """Record every due change; the number this process recorded."""
+    recorded = 0
+    while True:
+        due = await store.requests_due(deps.clock.now(), BATCH)
+        progress = 0
+        for request in due:
+            action = Action.EXPIRE if request.status == Status.PENDING else Action.COMPLETE
+            try:
+                await requests.transition(deps, None, str(request.id), action)
+                progress += 1
+            except LockboxError:
+                pass  # another process recorded it first
+        recorded += progress
+        if len(due) < BATCH or progress == 0:
+            return recorded
+
+
+async def run(deps: Deps, interval_seconds: float) -> None:
+    while True:
+        try:
+            await sweep_once(deps)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeper pass failed; retrying")
+        await asyncio.sleep(interval_seconds)

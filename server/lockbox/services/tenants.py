@@ -1,0 +1,96 @@
+"""Tenant-wide lockbox switch and settings, changed by a TENANT_ADMIN."""
+
+from __future__ import annotations
+
+import uuid
+
+from lockbox.domain import policy
+from lockbox.domain.errors import Forbidden, NotFound
+from lockbox.domain.policy import Actor, Role
+from lockbox.domain.settings_rules import LockboxSettings, updated_settings
+from lockbox.services.deps import Deps
+from lockbox.store import queries as store
+from lockbox.store.models import Tenant
+
+
+def settings_of(tenant: Tenant) -> LockboxSettings:
+    return LockboxSettings(
+        pending_request_ttl_seconds=tenant.pending_request_ttl_seconds,
+        default_access_seconds=tenant.default_access_seconds,
+        max_access_seconds=tenant.max_access_seconds,
+    )
+
+
+def _own_tenant_id(actor: Actor, what: str) -> uuid.UUID:
+    policy.require_role(actor, {Role.TENANT_ADMIN}, what)
+    if actor.tenant_id is None:  # a TENANT_ADMIN always has a tenant
+        raise Forbidden(f"{actor.name} belongs to no tenant")
+    return uuid.UUID(actor.tenant_id)
+
+
+async def set_lockbox_enabled(deps: Deps, actor: Actor, enabled: bool) -> Tenant:
+    tenant_id = _own_tenant_id(actor, "setLockboxEnabled")
+    now = deps.clock.now()
+    async with store.transaction():
+        tenant = await store.lock_tenant(tenant_id)
+        if tenant.lockbox_enabled != enabled:
+            tenant.lockbox_enabled = enabled
+            await store.save_tenant(tenant, ["lockbox_enabled"])
+            await store.append_audit(
+                tenant_id,
+                at=now,
+                action="tenant.lockbox_enabled" if enabled else "tenant.lockbox_disabled",
+                actor_id=uuid.UUID(actor.id),
+                request_id=None,
+                detail={"lockboxEnabled": enabled},
+            )
+    return await _reload(tenant_id)
+
+
+async def update_settings(
+    deps: Deps,
+    actor: Actor,
+    *,
+    pending_request_ttl_seconds: int | None,
+    default_access_seconds: int | None,
+    max_access_seconds: int | None,
+) -> Tenant:
+    tenant_id = _own_tenant_id(actor, "updateLockboxSettings")
+    now = deps.clock.now()
+    async with store.transaction():
+        tenant = await store.lock_tenant(tenant_id)
+        before = settings_of(tenant)
+        after = updated_settings(
+            before,
+            pending_request_ttl_seconds=pending_request_ttl_seconds,
+            default_access_seconds=default_access_seconds,
+            max_access_seconds=max_access_seconds,
+        )
+        if after != before:
+            tenant.pending_request_ttl_seconds = after.pending_request_ttl_seconds
+            tenant.default_access_seconds = after.default_access_seconds
+            tenant.max_access_seconds = after.max_access_seconds
+            await store.save_tenant(
+                tenant,
+                ["pending_request_ttl_seconds", "default_access_seconds", "max_access_seconds"],
+            )
+            await store.append_audit(
+                tenant_id,
+                at=now,
+                action="tenant.settings_updated",
+                actor_id=uuid.UUID(actor.id),
+                request_id=None,
+                detail={
+                    "pendingRequestTtlSeconds": after.pending_request_ttl_seconds,
+                    "defaultAccessSeconds": after.default_access_seconds,
+                    "maxAccessSeconds": after.max_access_seconds,
+                },
+            )
+    return await _reload(tenant_id)
+
+
+async def _reload(tenant_id: uuid.UUID) -> Tenant:
+    tenant = await store.get_tenant(tenant_id)
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return tenant

@@ -1,0 +1,64 @@
+"""Configuration: flags, else environment, else defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite://lockbox.db"
+    broker_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # How often each process records due expiries/completions.
+    sweep_interval_seconds: float = 1.0
+    # How often each process looks for revoked tokens and disabled principals.
+    lockout_poll_seconds: float = 1.0
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    graphiql: bool = True
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            database_url=env.get("LOCKBOX_DATABASE_URL") or cls.database_url,
+            broker_url=env.get("LOCKBOX_BROKER_URL") or cls.broker_url,
+            host=env.get("LOCKBOX_HOST") or cls.host,
+            port=_env_int("LOCKBOX_PORT", cls.port),
+            sweep_interval_seconds=_env_float(
+                "LOCKBOX_SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds
+            ),
+            lockout_poll_seconds=_env_float(
+                "LOCKBOX_LOCKOUT_POLL_SECONDS", cls.lockout_poll_seconds
+            ),
+            db_pool_min=_env_int("LOCKBOX_DB_POOL_MIN", cls.db_pool_min),
+            db_pool_max=_env_int("LOCKBOX_DB_POOL_MAX", cls.db_pool_max),
+            graphiql=env.get("LOCKBOX_GRAPHIQL", "1").lower() not in ("0", "false", "no", "off"),
+        )
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Persistence: tortoise models, migrations and every query Lockbox runs."""

@@ -1,0 +1,163 @@
+"""Tortoise models. Everything Lockbox keeps lives in these tables."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from lockbox.domain.lifecycle import Status
+from lockbox.domain.policy import Role
+
+
+class Tenant(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    name = fields.CharField(max_length=200, unique=True)
+    lockbox_enabled = fields.BooleanField(default=True)
+    resource_roots: fields.Field[list[str]] = fields.JSONField(default=list)
+    pending_request_ttl_seconds = fields.IntField(default=4 * 24 * 3600)
+    default_access_seconds = fields.IntField(default=8 * 3600)
+    max_access_seconds = fields.IntField(default=8 * 3600)
+    # Head of the tenant's audit hash chain. Appending locks this row, which
+    # serialises the chain across processes.
+    audit_seq = fields.BigIntField(default=0)
+    audit_head = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "tenant"
+
+
+class Principal(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    name = fields.CharField(max_length=200, unique=True)
+    email = fields.CharField(max_length=320, null=True)
+    role = fields.CharEnumField(Role, max_length=32)
+    tenant: fields.ForeignKeyNullableRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="principals", null=True, on_delete=fields.RESTRICT
+    )
+    scopes: fields.Field[list[str]] = fields.JSONField(default=list)
+    disabled_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    tenant_id: uuid.UUID | None
+
+    class Meta:
+        table = "principal"
+
+
+class ApiToken(Model):
+    """An API token. Only the SHA-256 of the secret is kept."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "models.Principal", related_name="tokens", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    label = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    principal_id: uuid.UUID
+
+    class Meta:
+        table = "api_token"
+
+
+class SupportTicket(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="tickets", on_delete=fields.RESTRICT
+    )
+    title = fields.CharField(max_length=500)
+    is_open = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    tenant_id: uuid.UUID
+
+    class Meta:
+        table = "support_ticket"
+
+
+class AccessRequest(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="requests", on_delete=fields.RESTRICT
+    )
+    ticket: fields.ForeignKeyRelation[SupportTicket] = fields.ForeignKeyField(
+        "models.SupportTicket", related_name="requests", on_delete=fields.RESTRICT
+    )
+    engineer: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "models.Principal", related_name="requests", on_delete=fields.RESTRICT
+    )
+    resources: fields.Field[list[str]] = fields.JSONField(default=list)
+    justification = fields.TextField()
+    duration_seconds = fields.IntField()
+    status = fields.CharEnumField(Status, max_length=16, db_index=True)
+    created_at = fields.DatetimeField(db_index=True)
+    expires_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+    decided_by: fields.ForeignKeyNullableRelation[Principal] = fields.ForeignKeyField(
+        "models.Principal", related_name="decisions", null=True, on_delete=fields.RESTRICT
+    )
+    decision_reason = fields.TextField(null=True)
+    access_starts_at = fields.DatetimeField(null=True)
+    access_ends_at = fields.DatetimeField(null=True)
+    # Activity events of this request are numbered 1, 2, 3… Taking the next
+    # number locks this row, so numbers are handed out in commit order.
+    activity_seq = fields.BigIntField(default=0)
+
+    tenant_id: uuid.UUID
+    ticket_id: uuid.UUID
+    engineer_id: uuid.UUID
+    decided_by_id: uuid.UUID | None
+
+    class Meta:
+        table = "access_request"
+
+
+class ActivityEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    request: fields.ForeignKeyRelation[AccessRequest] = fields.ForeignKeyField(
+        "models.AccessRequest", related_name="activity", on_delete=fields.RESTRICT
+    )
+    seq = fields.BigIntField()
+    at = fields.DatetimeField()
+    engineer: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "models.Principal", related_name="activity", on_delete=fields.RESTRICT
+    )
+    resource = fields.CharField(max_length=1024)
+    action = fields.CharField(max_length=200)
+    allowed = fields.BooleanField()
+    denial_reason = fields.TextField(null=True)
+    detail: fields.Field[Any] = fields.JSONField(null=True)
+
+    request_id: uuid.UUID
+    engineer_id: uuid.UUID
+
+    class Meta:
+        table = "activity_event"
+        unique_together = (("request", "seq"),)
+
+
+class AuditEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="audit_events", on_delete=fields.RESTRICT
+    )
+    seq = fields.BigIntField()
+    at = fields.DatetimeField()
+    action = fields.CharField(max_length=100)
+    actor_id = fields.UUIDField(null=True)
+    request_id = fields.UUIDField(null=True)
+    detail: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    prev_hash = fields.CharField(max_length=64, null=True)
+    hash = fields.CharField(max_length=64)
+
+    tenant_id: uuid.UUID
+
+    class Meta:
+        table = "audit_event"
+        unique_together = (("tenant", "seq"),)

@@ -1,0 +1,367 @@
+"""Every query Lockbox runs. Services call these; nothing else touches the ORM."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+
+from tortoise.connection import get_connection
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from lockbox.domain.audit import AuditRecord, chain_hash
+from lockbox.domain.ids import parse_uuid
+from lockbox.domain.lifecycle import Status
+from lockbox.store.models import (
+    AccessRequest,
+    ActivityEvent,
+    ApiToken,
+    AuditEvent,
+    Principal,
+    SupportTicket,
+    Tenant,
+)
+
+
+def transaction() -> AbstractAsyncContextManager[Any]:
+    return in_transaction()
+
+
+as_uuid = parse_uuid
+
+
+async def ping() -> None:
+    await get_connection("default").execute_query("SELECT 1")
+
+
+# --- tenants -----------------------------------------------------------------
+
+
+async def get_tenant(tenant_id: str | uuid.UUID) -> Tenant | None:
+    key = as_uuid(tenant_id)
+    return None if key is None else await Tenant.get_or_none(id=key)
+
+
+async def get_tenants(ids: Sequence[uuid.UUID]) -> list[Tenant]:
+    return await Tenant.filter(id__in=list(ids))
+
+
+async def tenant_by_name(name: str) -> Tenant | None:
+    return await Tenant.get_or_none(name=name)
+
+
+async def list_tenants() -> list[Tenant]:
+    return await Tenant.all().order_by("name")
+
+
+async def create_tenant(name: str, resource_roots: list[str], lockbox_enabled: bool) -> Tenant:
+    return await Tenant.create(
+        name=name, resource_roots=resource_roots, lockbox_enabled=lockbox_enabled
+    )
+
+
+async def lock_tenant(tenant_id: uuid.UUID) -> Tenant:
+    """Re-read a tenant inside a transaction, locking its row until commit."""
+    return await Tenant.select_for_update().get(id=tenant_id)
+
+
+async def save_tenant(tenant: Tenant, fields: list[str]) -> None:
+    await tenant.save(update_fields=fields)
+
+
+# --- principals and tokens -----------------------------------------------------
+
+
+async def create_principal(
+    name: str,
+    role: str,
+    tenant_id: uuid.UUID | None,
+    scopes: list[str],
+    email: str | None,
+) -> Principal:
+    return await Principal.create(
+        name=name, role=role, tenant_id=tenant_id, scopes=scopes, email=email
+    )
+
+
+async def get_principal(principal_id: str | uuid.UUID) -> Principal | None:
+    key = as_uuid(principal_id)
+    return None if key is None else await Principal.get_or_none(id=key)
+
+
+async def get_principals(ids: Sequence[uuid.UUID]) -> list[Principal]:
+    return await Principal.filter(id__in=list(ids))
+
+
+async def principal_by_name(name: str) -> Principal | None:
+    return await Principal.get_or_none(name=name)
+
+
+async def list_principals(tenant_id: uuid.UUID | None = None) -> list[Principal]:
+    query = Principal.all() if tenant_id is None else Principal.filter(tenant_id=tenant_id)
+    return await query.order_by("name")
+
+
+async def disable_principal(principal_id: uuid.UUID, now: datetime) -> int:
+    return await Principal.filter(id=principal_id, disabled_at__isnull=True).update(disabled_at=now)
+
+
+async def enable_principal(principal_id: uuid.UUID) -> int:
+    return await Principal.filter(id=principal_id).update(disabled_at=None)
+
+
+async def latest_lockouts() -> datetime | None:
+    """The newest token revocation or principal disabling, if any."""
+    token = await ApiToken.filter(revoked_at__isnull=False).order_by("-revoked_at").first()
+    principal = await Principal.filter(disabled_at__isnull=False).order_by("-disabled_at").first()
+    times = [t for t in (token and token.revoked_at, principal and principal.disabled_at) if t]
+    return max(times) if times else None
+
+
+async def lockouts_since(since: datetime | None) -> tuple[set[uuid.UUID], datetime | None]:
+    """Principals locked out (token revoked or disabled) after `since`, and the newest time."""
+    tokens = ApiToken.filter(revoked_at__isnull=False)
+    principals = Principal.filter(disabled_at__isnull=False)
+    if since is not None:
+        tokens = tokens.filter(revoked_at__gt=since)
+        principals = principals.filter(disabled_at__gt=since)
+    found: set[uuid.UUID] = set()
+    times: list[datetime] = [] if since is None else [since]
+    for token in await tokens:
+        found.add(token.principal_id)
+        times.extend(t for t in (token.revoked_at,) if t is not None)
+    for principal in await principals:
+        found.add(principal.id)
+        times.extend(t for t in (principal.disabled_at,) if t is not None)
+    return found, max(times) if times else None
+
+
+async def create_token(principal_id: uuid.UUID, token_hash: str, label: str) -> ApiToken:
+    return await ApiToken.create(principal_id=principal_id, token_hash=token_hash, label=label)
+
+
+async def principal_for_token(token_hash: str) -> tuple[ApiToken, Principal] | None:
+    """The live token with this hash and its enabled principal, in one query."""
+    token = (
+        await ApiToken.filter(
+            token_hash=token_hash, revoked_at__isnull=True, principal__disabled_at__isnull=True
+        )
+        .select_related("principal")
+        .first()
+    )
+    return None if token is None else (token, token.principal)
+
+
+async def get_token(token_id: str | uuid.UUID) -> ApiToken | None:
+    key = as_uuid(token_id)
+    return None if key is None else await ApiToken.get_or_none(id=key)
+
+
+async def list_tokens(principal_id: uuid.UUID) -> list[ApiToken]:
+    return await ApiToken.filter(principal_id=principal_id).order_by("created_at")
+
+
+async def revoke_token(token_id: uuid.UUID, now: datetime) -> int:
+    return await ApiToken.filter(id=token_id, revoked_at__isnull=True).update(revoked_at=now)
+
+
+# --- tickets -------------------------------------------------------------------
+
+
+async def create_ticket(tenant_id: uuid.UUID, title: str) -> SupportTicket:
+    return await SupportTicket.create(tenant_id=tenant_id, title=title)
+
+
+async def get_ticket(ticket_id: str | uuid.UUID) -> SupportTicket | None:
+    key = as_uuid(ticket_id)
+    return None if key is None else await SupportTicket.get_or_none(id=key)
+
+
+async def get_tickets(ids: Sequence[uuid.UUID]) -> list[SupportTicket]:
+    return await SupportTicket.filter(id__in=list(ids))
+
+
+async def list_tickets(tenant_id: uuid.UUID | None = None) -> list[SupportTicket]:
+    query = SupportTicket.all() if tenant_id is None else SupportTicket.filter(tenant_id=tenant_id)
+    return await query.order_by("created_at")
+
+
+async def set_ticket_open(ticket_id: uuid.UUID, is_open: bool) -> int:
+    return await SupportTicket.filter(id=ticket_id).update(is_open=is_open)
+
+
+# --- access requests -----------------------------------------------------------
+
+
+async def insert_request(**values: Any) -> AccessRequest:
+    return await AccessRequest.create(**values)
+
+
+async def get_request(request_id: str | uuid.UUID) -> AccessRequest | None:
+    key = as_uuid(request_id)
+    return None if key is None else await AccessRequest.get_or_none(id=key)
+
+
+async def get_requests(ids: Sequence[uuid.UUID]) -> list[AccessRequest]:
+    return await AccessRequest.filter(id__in=list(ids))
+
+
+async def lock_request(request_id: uuid.UUID) -> AccessRequest | None:
+    """Read a request inside a transaction, locking its row until commit.
+
+    On PostgreSQL this waits for any transaction changing the row, so the
+    status read is the latest committed one. SQLite runs one transaction at a
+    time, which gives the same guarantee.
+    """
+    return await AccessRequest.select_for_update().get_or_none(id=request_id)
+
+
+async def transition_request(
+    request_id: uuid.UUID,
+    from_status: Status,
+    to_status: Status,
+    *,
+    now: datetime,
+    **changes: Any,
+) -> bool:
+    """Move a request from one stored status to another, only if it still holds.
+
+    The time guard makes a request that has become EXPIRED or COMPLETED by the
+    clock refuse the change, even before the sweeper has recorded it.
+    """
+    guard = Q(id=request_id, status=from_status)
+    if from_status is Status.PENDING and to_status is not Status.EXPIRED:
+        guard &= Q(expires_at__gt=now)
+    if from_status is Status.APPROVED and to_status is Status.REVOKED:
+        guard &= Q(access_ends_at__gt=now)
+    updated = await AccessRequest.filter(guard).update(status=to_status, **changes)
+    return updated == 1
+
+
+def _status_condition(status: Status, now: datetime) -> Q:
+    """SQL for "reads as `status` at `now`" (see domain.lifecycle.effective_status)."""
+    if status is Status.PENDING:
+        return Q(status=Status.PENDING, expires_at__gt=now)
+    if status is Status.EXPIRED:
+        return Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=now)
+    if status is Status.APPROVED:
+        return Q(status=Status.APPROVED, access_ends_at__gt=now)
+    if status is Status.COMPLETED:
+        return Q(status=Status.COMPLETED) | Q(status=Status.APPROVED, access_ends_at__lte=now)
+    return Q(status=status)
+
+
+async def list_requests(
+    *,
+    now: datetime,
+    statuses: Sequence[Status] | None,
+    tenant_id: uuid.UUID | None,
+    engineer_id: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[AccessRequest]:
+    """Requests in (created_at, id) order after a keyset position."""
+    query = AccessRequest.all()
+    if statuses:
+        condition = Q()
+        for i, status in enumerate(statuses):
+            condition = (
+                _status_condition(status, now)
+                if i == 0
+                else condition | (_status_condition(status, now))
+            )
+        query = query.filter(condition)
+    if tenant_id is not None:
+        query = query.filter(tenant_id=tenant_id)
+    if engineer_id is not None:
+        query = query.filter(engineer_id=engineer_id)
+    if after is not None:
+        created, key = after
+        query = query.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=key))
+    return await query.order_by("created_at", "id").limit(limit)
+
+
+async def requests_due(now: datetime, limit: int) -> list[AccessRequest]:
+    """Requests whose time-based change (EXPIRED or COMPLETED) is not yet recorded."""
+    return (
+        await AccessRequest.filter(
+            Q(status=Status.PENDING, expires_at__lte=now)
+            | Q(status=Status.APPROVED, access_ends_at__lte=now)
+        )
+        .order_by("created_at")
+        .limit(limit)
+    )
+
+
+# --- activity --------------------------------------------------------------------
+
+
+async def append_activity(request: AccessRequest, **values: Any) -> ActivityEvent:
+    """Record an activity event on a request locked by `lock_request`."""
+    request.activity_seq += 1
+    await AccessRequest.filter(id=request.id).update(activity_seq=request.activity_seq)
+    return await ActivityEvent.create(request_id=request.id, seq=request.activity_seq, **values)
+
+
+async def activity_after(request_id: uuid.UUID, after_seq: int, limit: int) -> list[ActivityEvent]:
+    return (
+        await ActivityEvent.filter(request_id=request_id, seq__gt=after_seq)
+        .order_by("seq")
+        .limit(limit)
+    )
+
+
+# --- audit -----------------------------------------------------------------------
+
+
+async def append_audit(
+    tenant_id: uuid.UUID,
+    *,
+    at: datetime,
+    action: str,
+    actor_id: uuid.UUID | None,
+    request_id: uuid.UUID | None,
+    detail: dict[str, Any],
+) -> AuditEvent:
+    """Append to the tenant's hash chain. Call inside the change's transaction.
+
+    Locking the tenant row serialises appends to one chain across processes.
+    """
+    tenant = await lock_tenant(tenant_id)
+    record = AuditRecord(
+        tenant_id=str(tenant_id),
+        seq=tenant.audit_seq + 1,
+        at=at,
+        action=action,
+        actor_id=None if actor_id is None else str(actor_id),
+        request_id=None if request_id is None else str(request_id),
+        detail=detail,
+    )
+    digest = chain_hash(tenant.audit_head, record)
+    event = await AuditEvent.create(
+        tenant_id=tenant_id,
+        seq=record.seq,
+        at=at,
+        action=action,
+        actor_id=actor_id,
+        request_id=request_id,
+        detail=detail,
+        prev_hash=tenant.audit_head,
+        hash=digest,
+    )
+    await Tenant.filter(id=tenant_id).update(audit_seq=record.seq, audit_head=digest)
+    return event
+
+
+async def audit_page(tenant_id: uuid.UUID, after_seq: int, limit: int) -> list[AuditEvent]:
+    return (
+        await AuditEvent.filter(tenant_id=tenant_id, seq__gt=after_seq).order_by("seq").limit(limit)
+    )
+
+
+async def audit_chain(tenant_id: uuid.UUID, after_id: int, limit: int) -> list[AuditEvent]:
+    """A tenant's audit events in the order they were written (by row id)."""
+    return await AuditEvent.filter(tenant_id=tenant_id, id__gt=after_id).order_by("id").limit(limit)

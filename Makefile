@@ -26,8 +26,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# SQLite and the in-process broker always; PostgreSQL (+ Redis) when configured.
 unit: $(STAMP)
-	$(BIN)/pytest
+	LOCKBOX_TEST_STACK=sqlite $(BIN)/pytest
+	@if [ -n "$$LOCKBOX_TEST_POSTGRES_URL" ]; then \
+		echo "--- again on PostgreSQL$${LOCKBOX_TEST_REDIS_URL:+ and Redis}"; \
+		LOCKBOX_TEST_STACK=postgres $(BIN)/pytest; \
+	fi
 
 # Regenerate the committed SDL after changing the API.
 schema: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,7 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api.view import LockboxGraphQL
@@ -27,6 +28,8 @@ from lockbox.store import config as db
 from lockbox.store import queries as store
 
 log = logging.getLogger("lockbox")
+
+STATIC = Path(__file__).parent / "static"
 
 
 @asynccontextmanager
@@ -87,6 +90,9 @@ def create_app(
             )
             yield
 
+    async def dashboard(request: Request) -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -108,6 +114,7 @@ def create_app(
     app = Starlette(
         middleware=[Middleware(db.BindDatabase, binding=binding)],
         routes=[
+            Route("/dashboard", dashboard),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),

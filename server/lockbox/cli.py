@@ -80,7 +80,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     if not args.no_migrate:
         asyncio.run(_with_database(settings.database_url, _nothing, migrate=True))
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", ws="websockets")
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio"
+    )
 
 
 async def _nothing() -> None:
@@ -118,7 +120,9 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
     world = await _with_database(url, lambda: demo_world.seed(Deps()), migrate=True)
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio"
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from lockbox.realtime.hub import Message
 
@@ -60,14 +60,18 @@ class RedisBroker:
     from its last delivered position, so nothing published meanwhile is lost.
     """
 
-    CHANNEL = "lockbox:wakeups"
+    DEFAULT_CHANNEL = "lockbox:wakeups"
 
     def __init__(self, url: str, *, retry_seconds: float = 0.5) -> None:
         import redis.asyncio as redis
 
-        self._url = url
+        # `?channel=NAME` lets several deployments (or test runs) share a Redis.
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.channel = query.pop("channel", [self.DEFAULT_CHANNEL])[0]
+        clean = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         self._redis = redis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=5
+            clean, socket_connect_timeout=2, socket_timeout=None, health_check_interval=5
         )
         self._retry_seconds = retry_seconds
         self._task: asyncio.Task[None] | None = None
@@ -85,7 +89,7 @@ class RedisBroker:
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(self.CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self._ready.set()
                 if not first:
                     log.info("redis broker reconnected; subscribers re-read from the database")
@@ -109,7 +113,7 @@ class RedisBroker:
     async def publish(self, topic: str, message: Message) -> None:
         payload = json.dumps({"topic": topic, "message": message}, separators=(",", ":"))
         try:
-            await self._redis.publish(self.CHANNEL, payload)
+            await self._redis.publish(self.channel, payload)
         except Exception as exc:
             # Subscribers catch up from the database when the broker returns.
             log.warning("redis publish failed (%s); subscribers will resync", type(exc).__name__)

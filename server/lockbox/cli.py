@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -71,12 +72,20 @@ def _print(data: Any, as_json: bool, text: str) -> None:
 # --- serve / migrate / seed / demo ----------------------------------------------
 
 
+def _exit_zero_on_sigterm() -> None:
+    """uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with
+    the previous handler in place; with the default one the process would die
+    with status 143 after a clean shutdown. Make that re-raise a normal exit."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from lockbox.app import create_app
 
     _check_broker_url(settings.broker_url)
+    _exit_zero_on_sigterm()
     if not args.no_migrate:
         asyncio.run(_with_database(settings.database_url, _nothing, migrate=True))
     app = create_app(settings)
@@ -104,6 +113,7 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    _exit_zero_on_sigterm()
     asyncio.run(_demo(args, settings))
 
 

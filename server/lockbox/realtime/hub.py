@@ -6,13 +6,23 @@ import asyncio
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 Message = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    messages: list[tuple[str, Message]]
+    rung: set[str]  # topics that rang
+    resync: bool  # the broker reconnected: anything may have been missed
+    overflowed: bool  # messages were dropped because the inbox was full
+
+
 class Inbox:
-    """One subscriber's mailbox: a bounded list of messages and a doorbell.
+    """One subscriber's mailbox: a doorbell, the topics that rang it, and
+    (optionally) a bounded list of the messages themselves.
 
     A subscriber that cannot keep up is not allowed to grow memory: once full,
     the inbox is marked `overflowed` and the subscriber decides how to recover
@@ -21,17 +31,20 @@ class Inbox:
 
     def __init__(self, topics: tuple[str, ...], maxsize: int) -> None:
         self.topics = topics
-        self.messages: deque[tuple[str, Message]] = deque()
         self.maxsize = maxsize
+        self.messages: deque[tuple[str, Message]] = deque()
+        self.rung: set[str] = set()
         self.overflowed = False
         self.resync = False
         self._bell = asyncio.Event()
 
     def deliver(self, topic: str, message: Message) -> None:
-        if len(self.messages) >= self.maxsize:
-            self.overflowed = True
-        else:
-            self.messages.append((topic, message))
+        self.rung.add(topic)
+        if self.maxsize:
+            if len(self.messages) >= self.maxsize:
+                self.overflowed = True
+            else:
+                self.messages.append((topic, message))
         self._bell.set()
 
     def ring_resync(self) -> None:
@@ -42,11 +55,14 @@ class Inbox:
     async def wait(self) -> None:
         await self._bell.wait()
 
-    def drain(self) -> list[tuple[str, Message]]:
+    def drain(self) -> Wakeup:
+        """Take everything that arrived since the last drain, atomically."""
         self._bell.clear()
-        items = list(self.messages)
+        wakeup = Wakeup(list(self.messages), self.rung, self.resync, self.overflowed)
         self.messages.clear()
-        return items
+        self.rung = set()
+        self.resync = self.overflowed = False
+        return wakeup
 
 
 class Hub:
@@ -55,8 +71,13 @@ class Hub:
         self._inbox_size = inbox_size
 
     @contextmanager
-    def subscribe(self, *topics: str) -> Iterator[Inbox]:
-        inbox = Inbox(topics, self._inbox_size)
+    def subscribe(self, *topics: str, keep_messages: bool = True) -> Iterator[Inbox]:
+        """Register an inbox on `topics` until the block ends.
+
+        With keep_messages=False the inbox is a bare doorbell, for subscribers
+        that re-read the database on every ring and need no message content.
+        """
+        inbox = Inbox(topics, self._inbox_size if keep_messages else 0)
         for topic in topics:
             self._by_topic.setdefault(topic, set()).add(inbox)
         try:

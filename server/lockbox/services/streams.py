@@ -30,7 +30,10 @@ async def activity(
 ) -> AsyncIterator[ActivityEvent]:
     request = await get_visible(actor, request_id)
     position = after_seq
-    with deps.hub.subscribe(activity_topic(request.id), principal_topic(actor.id)) as inbox:
+    lockout = principal_topic(actor.id)
+    # A bare doorbell: any ring means "read again after `position`"; a ring
+    # on the principal's topic means "check that the token is still good".
+    with deps.hub.subscribe(activity_topic(request.id), lockout, keep_messages=False) as inbox:
         while True:
             batch = await store.activity_after(request.id, position, REPLAY_BATCH)
             for event in batch:
@@ -39,11 +42,9 @@ async def activity(
             if len(batch) == REPLAY_BATCH:
                 continue
             await inbox.wait()
-            woken_by = {topic for topic, _ in inbox.drain()}
-            if inbox.resync or principal_topic(actor.id) in woken_by:
-                inbox.resync = False
+            wakeup = inbox.drain()
+            if wakeup.resync or lockout in wakeup.rung:
                 await reauthenticate()
-            inbox.overflowed = False  # harmless here: we re-read by position anyway
 
 
 def _may_concern(actor: Actor, message: dict[str, str]) -> bool:
@@ -61,17 +62,16 @@ async def request_updates(
     with deps.hub.subscribe(REQUESTS_TOPIC, principal_topic(actor.id)) as inbox:
         while True:
             await inbox.wait()
-            messages = inbox.drain()
-            if inbox.overflowed:
+            wakeup = inbox.drain()
+            if wakeup.overflowed:
                 raise RateLimited(
                     "accessRequestUpdates ended: the client fell behind; subscribe again",
                     retry_after_seconds=1,
                 )
-            if inbox.resync or any(t == principal_topic(actor.id) for t, _ in messages):
-                inbox.resync = False
+            if wakeup.resync or principal_topic(actor.id) in wakeup.rung:
                 actor = await reauthenticate()
             changes: list[tuple[str, str]] = []
-            for topic, message in messages:
+            for topic, message in wakeup.messages:
                 change = (message.get("id", ""), message.get("status", ""))
                 relevant = topic == REQUESTS_TOPIC and _may_concern(actor, message)
                 if relevant and change not in changes:

@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
+from lockbox.domain.ratelimit import RateLimiter
 from lockbox.realtime.broker import Broker, broker_from_url
 from lockbox.realtime.hub import Hub
 from lockbox.services import lockouts, sweeper
@@ -65,6 +66,7 @@ def create_app(
         clock=clock or SystemClock(),
         broker=broker or broker_from_url(settings.broker_url),
         hub=Hub(),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
 
     binding = db.Binding()

@@ -40,6 +40,9 @@ class Settings:
     db_pool_min: int = 1
     db_pool_max: int = 10
     graphiql: bool = True
+    # Calls per second per principal (0 turns the limit off), and the burst.
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: int = 200
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +61,10 @@ class Settings:
             db_pool_min=_env_int("LOCKBOX_DB_POOL_MIN", cls.db_pool_min),
             db_pool_max=_env_int("LOCKBOX_DB_POOL_MAX", cls.db_pool_max),
             graphiql=env.get("LOCKBOX_GRAPHIQL", "1").lower() not in ("0", "false", "no", "off"),
+            rate_limit_per_second=_env_float(
+                "LOCKBOX_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second
+            ),
+            rate_limit_burst=_env_int("LOCKBOX_RATE_LIMIT_BURST", cls.rate_limit_burst),
         )
 
     def with_overrides(self, **values: Any) -> Settings:

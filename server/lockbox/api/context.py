@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,14 @@ class Context:
 
     async def actor(self) -> Actor:
         """The caller. A WebSocket re-checks its token for every operation, so a
-        revoked token or disabled principal cannot start anything new."""
+        revoked token or disabled principal cannot start anything new. Each
+        HTTP request and each new WebSocket operation counts against the
+        caller's rate limit."""
         if self._session is None or self.is_websocket:
             self._session = await auth.authenticate(self.authorization())
+            self.deps.limiter.check(self._session.actor.id, time.monotonic())
         return self._session.actor
+
+    async def still_authenticated(self) -> Actor:
+        """Re-check the token of a running subscription (no rate limit)."""
+        return (await auth.authenticate(self.authorization())).actor

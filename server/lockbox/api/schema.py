@@ -224,7 +224,7 @@ class Subscription:
         actor = await info.context.actor()
         position = cursors.decode_int("activity", after)
         async for row in streams.activity(
-            info.context.deps, actor, info.context.actor, request_id, position
+            info.context.deps, actor, info.context.still_authenticated, request_id, position
         ):
             yield ActivityEventType(row=row)
 
@@ -233,7 +233,9 @@ class Subscription:
         self, info: LockboxInfo
     ) -> AsyncGenerator[AccessRequestType, None]:
         actor = await info.context.actor()
-        async for row in streams.request_updates(info.context.deps, actor, info.context.actor):
+        async for row in streams.request_updates(
+            info.context.deps, actor, info.context.still_authenticated
+        ):
             yield AccessRequestType(row=row)
 
 

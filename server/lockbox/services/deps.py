@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lockbox.clock import Clock, SystemClock
+from lockbox.domain.ratelimit import RateLimiter
 from lockbox.realtime.broker import Broker, MemoryBroker
 from lockbox.realtime.hub import Hub, Message
 
@@ -19,11 +20,16 @@ def principal_topic(principal_id: object) -> str:
     return f"principal:{principal_id}"
 
 
+def _no_limit() -> RateLimiter:
+    return RateLimiter(rate=0, burst=0)
+
+
 @dataclass
 class Deps:
     clock: Clock = field(default_factory=SystemClock)
     broker: Broker = field(default_factory=MemoryBroker)
     hub: Hub = field(default_factory=Hub)
+    limiter: RateLimiter = field(default_factory=_no_limit)
 
     async def publish(self, topic: str, message: Message) -> None:
         await self.broker.publish(topic, message)

@@ -337,8 +337,15 @@ def _broker_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker-url", help="default: $LOCKBOX_BROKER_URL or memory://")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see '{self.prog} --help')", 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lockbox", description="Customer Lockbox: gated, streamed, audited support access."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -36,7 +36,7 @@ def decode_int(kind: str, cursor: str | None) -> int:
     position = decode(kind, cursor)
     if position is None:
         return 0
-    if not position.isdigit():
+    if not (position.isascii() and position.isdigit()) or len(position) > 18:
         raise BadUserInput(f"cursor {cursor!r} is not a valid {kind} cursor")
     return int(position)
 

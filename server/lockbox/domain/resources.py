@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from lockbox.domain.errors import BadUserInput
 
 MAX_PATH_LENGTH = 1024
@@ -22,7 +24,7 @@ def parse_path(path: str, *, what: str = "resource") -> tuple[str, ...]:
             raise BadUserInput(f"{what} {path!r} has an empty segment")
         if segment in (".", ".."):
             raise BadUserInput(f"{what} {path!r} may not contain '.' or '..' segments")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in segment):
+        if any(unicodedata.category(ch) == "Cc" for ch in segment):
             raise BadUserInput(f"{what} {path!r} contains control characters")
     return segments
 

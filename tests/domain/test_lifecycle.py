@@ -1,0 +1,222 @@
+"""The access request lifecycle: the transition table and time-based statuses."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from lockbox.domain.errors import InvalidState
+from lockbox.domain.lifecycle import (
+    TERMINAL,
+    TRANSITIONS,
+    Action,
+    Status,
+    effective_status,
+    next_status,
+)
+
+# The contract's lifecycle, written out independently of the code under test.
+ALLOWED: dict[tuple[Status, Action], Status] = {
+    (Status.PENDING, Action.APPROVE): Status.APPROVED,
+    (Status.PENDING, Action.DENY): Status.DENIED,
+    (Status.PENDING, Action.CANCEL): Status.CANCELED,
+    (Status.PENDING, Action.EXPIRE): Status.EXPIRED,
+    (Status.APPROVED, Action.REVOKE): Status.REVOKED,
+    (Status.APPROVED, Action.RELEASE): Status.COMPLETED,
+    (Status.APPROVED, Action.COMPLETE): Status.COMPLETED,
+}
+EXPECTED_TERMINAL = {
+    Status.DENIED,
+    Status.EXPIRED,
+    Status.REVOKED,
+    Status.COMPLETED,
+    Status.CANCELED,
+}
+ALL_PAIRS = list(itertools.product(Status, Action))
+FORBIDDEN_PAIRS = [pair for pair in ALL_PAIRS if pair not in ALLOWED]
+
+
+def _pair_id(pair: tuple[Status, Action]) -> str:
+    return f"{pair[0].value}-{pair[1].value}"
+
+
+def test_statuses_are_exactly_the_contract_enum() -> None:
+    assert [s.value for s in Status] == [
+        "PENDING",
+        "APPROVED",
+        "DENIED",
+        "EXPIRED",
+        "REVOKED",
+        "COMPLETED",
+        "CANCELED",
+    ]
+
+
+def test_the_table_covers_all_49_pairs_split_into_7_allowed_and_42_refused() -> None:
+    assert len(ALL_PAIRS) == len(Status) * len(Action) == 49
+    assert len(ALLOWED) == 7
+    assert len(FORBIDDEN_PAIRS) == 42
+
+
+def test_transition_table_matches_the_contract_exactly() -> None:
+    flattened = {
+        (status, action): target
+        for status, actions in TRANSITIONS.items()
+        for action, target in actions.items()
+    }
+    assert flattened == ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "target"),
+    [(s, a, t) for (s, a), t in ALLOWED.items()],
+    ids=[_pair_id(pair) for pair in ALLOWED],
+)
+def test_allowed_transition_leads_to_documented_status(
+    status: Status, action: Action, target: Status
+) -> None:
+    assert next_status("42", status, action) is target
+
+
+@pytest.mark.parametrize(("status", "action"), FORBIDDEN_PAIRS, ids=map(_pair_id, FORBIDDEN_PAIRS))
+def test_every_other_transition_is_invalid_state_naming_request_and_status(
+    status: Status, action: Action
+) -> None:
+    with pytest.raises(InvalidState) as caught:
+        next_status("req-77", status, action)
+    message = caught.value.message
+    assert "req-77" in message
+    assert status.value in message
+    assert action.value in message
+    assert caught.value.extensions == {"code": "INVALID_STATE"}
+
+
+def test_invalid_state_message_reads_naturally() -> None:
+    with pytest.raises(InvalidState, match=r"^cannot approve request 42: it is DENIED$"):
+        next_status("42", Status.DENIED, Action.APPROVE)
+
+
+def test_terminal_statuses_are_denied_expired_revoked_completed_canceled() -> None:
+    assert set(TERMINAL) == EXPECTED_TERMINAL
+    assert Status.PENDING not in TERMINAL
+    assert Status.APPROVED not in TERMINAL
+
+
+@pytest.mark.parametrize("status", sorted(EXPECTED_TERMINAL), ids=str)
+def test_terminal_status_allows_no_action_at_all(status: Status) -> None:
+    for action in Action:
+        with pytest.raises(InvalidState):
+            next_status("1", status, action)
+
+
+@pytest.mark.parametrize("action", list(Action), ids=str)
+def test_denied_request_never_reopens(action: Action) -> None:
+    with pytest.raises(InvalidState, match="DENIED"):
+        next_status("1", Status.DENIED, action)
+
+
+@pytest.mark.parametrize("action", list(Action), ids=str)
+def test_revoked_request_never_reopens(action: Action) -> None:
+    with pytest.raises(InvalidState, match="REVOKED"):
+        next_status("1", Status.REVOKED, action)
+
+
+def test_deny_beats_a_late_approve() -> None:
+    after_deny = next_status("1", Status.PENDING, Action.DENY)
+    with pytest.raises(InvalidState, match="cannot approve request 1: it is DENIED"):
+        next_status("1", after_deny, Action.APPROVE)
+
+
+def test_revoke_beats_a_reapproval() -> None:
+    approved = next_status("1", Status.PENDING, Action.APPROVE)
+    revoked = next_status("1", approved, Action.REVOKE)
+    assert revoked is Status.REVOKED
+    with pytest.raises(InvalidState, match="cannot approve request 1: it is REVOKED"):
+        next_status("1", revoked, Action.APPROVE)
+
+
+def test_approved_request_cannot_be_approved_twice() -> None:
+    with pytest.raises(InvalidState, match="it is APPROVED"):
+        next_status("1", Status.APPROVED, Action.APPROVE)
+
+
+def test_engineer_cannot_cancel_once_approved_only_release() -> None:
+    with pytest.raises(InvalidState, match="cannot cancel request 1: it is APPROVED"):
+        next_status("1", Status.APPROVED, Action.CANCEL)
+    assert next_status("1", Status.APPROVED, Action.RELEASE) is Status.COMPLETED
+
+
+def test_no_sequence_of_actions_ever_returns_to_pending_or_reapproves() -> None:
+    """Walk the whole graph from PENDING: APPROVED is reached only once, PENDING never."""
+    reachable_via: dict[Status, set[Status]] = {}
+    frontier = [Status.PENDING]
+    seen = {Status.PENDING}
+    while frontier:
+        current = frontier.pop()
+        for action in Action:
+            try:
+                target = next_status("1", current, action)
+            except InvalidState:
+                continue
+            reachable_via.setdefault(target, set()).add(current)
+            if target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen == set(Status)
+    assert Status.PENDING not in reachable_via
+    assert reachable_via[Status.APPROVED] == {Status.PENDING}
+
+
+# --- effective_status -------------------------------------------------------
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+EXPIRES = T0 + timedelta(days=4)
+ENDS = T0 + timedelta(hours=8)
+TICK = timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("stored", "now", "access_ends_at", "expected"),
+    [
+        pytest.param(Status.PENDING, EXPIRES - TICK, None, Status.PENDING, id="pending-before"),
+        pytest.param(Status.PENDING, EXPIRES, None, Status.EXPIRED, id="pending-exactly-at"),
+        pytest.param(Status.PENDING, EXPIRES + TICK, None, Status.EXPIRED, id="pending-after"),
+        pytest.param(
+            Status.PENDING, EXPIRES + timedelta(days=365), None, Status.EXPIRED, id="pending-long"
+        ),
+        pytest.param(Status.APPROVED, ENDS - TICK, ENDS, Status.APPROVED, id="approved-inside"),
+        pytest.param(Status.APPROVED, ENDS, ENDS, Status.COMPLETED, id="approved-exactly-at-end"),
+        pytest.param(Status.APPROVED, ENDS + TICK, ENDS, Status.COMPLETED, id="approved-after"),
+        pytest.param(
+            Status.APPROVED,
+            EXPIRES + TICK,
+            EXPIRES + timedelta(hours=8),
+            Status.APPROVED,
+            id="approved-past-pending-deadline-still-open",
+        ),
+    ],
+)
+def test_effective_status_applies_time_based_changes(
+    stored: Status, now: datetime, access_ends_at: datetime | None, expected: Status
+) -> None:
+    assert effective_status(stored, now, EXPIRES, access_ends_at) is expected
+
+
+@pytest.mark.parametrize("stored", sorted(EXPECTED_TERMINAL), ids=str)
+def test_terminal_statuses_read_unchanged_whatever_the_time(stored: Status) -> None:
+    far_future = EXPIRES + timedelta(days=1000)
+    assert effective_status(stored, far_future, EXPIRES, ENDS) is stored
+    assert effective_status(stored, T0, EXPIRES, None) is stored
+
+
+def test_pending_request_ignores_access_end_even_if_passed() -> None:
+    assert effective_status(Status.PENDING, ENDS + TICK, EXPIRES, ENDS) is Status.PENDING
+
+
+def test_effective_status_compares_instants_not_wall_clocks() -> None:
+    # 12:00 UTC expressed as 14:00 at +02:00 is exactly the deadline.
+    plus_two = EXPIRES.astimezone(timezone(timedelta(hours=2)))
+    assert effective_status(Status.PENDING, plus_two, EXPIRES, None) is Status.EXPIRED
+    assert effective_status(Status.PENDING, plus_two - TICK, EXPIRES, None) is Status.PENDING

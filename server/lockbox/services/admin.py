@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from lockbox.domain.errors import BadUserInput, NotFound
 from lockbox.domain.policy import OPERATOR_ROLES, Role
 from lockbox.domain.resources import normalize, within_any
+from lockbox.realtime.topics import principal_topic
 from lockbox.services.auth import hash_secret, new_secret
-from lockbox.services.deps import Deps, principal_topic
+from lockbox.services.deps import Deps
 from lockbox.store import queries as store
 from lockbox.store.models import ApiToken, Principal, SupportTicket, Tenant
 

@@ -8,16 +8,7 @@ from lockbox.clock import Clock, SystemClock
 from lockbox.domain.ratelimit import RateLimiter
 from lockbox.realtime.broker import Broker, MemoryBroker
 from lockbox.realtime.hub import Hub, Message
-
-REQUESTS_TOPIC = "requests"
-
-
-def activity_topic(request_id: object) -> str:
-    return f"activity:{request_id}"
-
-
-def principal_topic(principal_id: object) -> str:
-    return f"principal:{principal_id}"
+from lockbox.services.feed import Feeds
 
 
 def _no_limit() -> RateLimiter:
@@ -30,6 +21,10 @@ class Deps:
     broker: Broker = field(default_factory=MemoryBroker)
     hub: Hub = field(default_factory=Hub)
     limiter: RateLimiter = field(default_factory=_no_limit)
+    feeds: Feeds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.feeds = Feeds(self.hub)
 
     async def publish(self, topic: str, message: Message) -> None:
         await self.broker.publish(topic, message)

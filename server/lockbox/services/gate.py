@@ -12,7 +12,8 @@ from lockbox.domain.gate import GateFacts, denial_reason
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor
 from lockbox.domain.resources import parse_path
-from lockbox.services.deps import Deps, activity_topic
+from lockbox.realtime.topics import activity_topic
+from lockbox.services.deps import Deps
 from lockbox.services.requests import facts_of, visible
 from lockbox.store import queries as store
 from lockbox.store.models import ActivityEvent

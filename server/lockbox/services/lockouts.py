@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from lockbox.services.deps import Deps, principal_topic
+from lockbox.realtime.topics import principal_topic
+from lockbox.services.deps import Deps
 from lockbox.store import queries as store
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from lockbox.domain.lifecycle import Action, Status, effective_status, next_stat
 from lockbox.domain.policy import Actor, RequestFacts, Role
 from lockbox.domain.resources import validate_request_resources
 from lockbox.domain.settings_rules import access_duration
-from lockbox.services.deps import REQUESTS_TOPIC, Deps
+from lockbox.realtime.topics import REQUESTS_TOPIC
+from lockbox.services.deps import Deps
 from lockbox.services.tenants import settings_of
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from lockbox.domain.errors import RateLimited
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor, Role
-from lockbox.services.deps import REQUESTS_TOPIC, Deps, activity_topic, principal_topic
+from lockbox.realtime.topics import REQUESTS_TOPIC, activity_topic, principal_topic
+from lockbox.services.deps import Deps
 from lockbox.services.requests import get_visible, visible
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent
@@ -31,20 +32,22 @@ async def activity(
     request = await get_visible(actor, request_id)
     position = after_seq
     lockout = principal_topic(actor.id)
-    # A bare doorbell: any ring means "read again after `position`"; a ring
-    # on the principal's topic means "check that the token is still good".
-    with deps.hub.subscribe(activity_topic(request.id), lockout, keep_messages=False) as inbox:
-        while True:
-            batch = await store.activity_after(request.id, position, REPLAY_BATCH)
-            for event in batch:
-                yield event
-                position = event.seq
-            if len(batch) == REPLAY_BATCH:
-                continue
-            await inbox.wait()
-            wakeup = inbox.drain()
-            if wakeup.resync or lockout in wakeup.rung:
-                await reauthenticate()
+    async with deps.feeds.open(request.id, request.activity_seq) as feed:
+        # A bare doorbell: any ring means "read again after `position`"; a
+        # ring on the principal's topic means "check the token is still good".
+        topic = activity_topic(request.id)
+        with deps.hub.subscribe(topic, lockout, keep_messages=False) as inbox:
+            while True:
+                batch = await feed.after(position, REPLAY_BATCH)
+                for event in batch:
+                    yield event
+                    position = event.seq
+                if len(batch) == REPLAY_BATCH:
+                    continue
+                await inbox.wait()
+                wakeup = inbox.drain()
+                if wakeup.resync or lockout in wakeup.rung:
+                    await reauthenticate()
 
 
 def _may_concern(actor: Actor, message: dict[str, str]) -> bool:

@@ -15,6 +15,8 @@ import uvicorn
 import websockets
 from starlette.applications import Starlette
 
+from lockbox.app import UVICORN_OPTIONS
+
 
 class LiveServer:
     """A real uvicorn server for `app`, in a thread with its own event loop."""
@@ -25,7 +27,7 @@ class LiveServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 

@@ -31,6 +31,15 @@ log = logging.getLogger("lockbox")
 
 STATIC = Path(__file__).parent / "static"
 
+# How `lockbox serve` runs uvicorn. Compression is off: a GraphQL event is a
+# few hundred bytes, and a deflate context per socket costs far more memory
+# than it saves bandwidth once thousands of dashboards are connected.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "ws": "websockets-sansio",
+    "ws_per_message_deflate": False,
+    "ws_max_size": 1024 * 1024,
+}
+
 
 @asynccontextmanager
 async def background(

@@ -82,16 +82,14 @@ def _exit_zero_on_sigterm() -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    from lockbox.app import create_app
+    from lockbox.app import UVICORN_OPTIONS, create_app
 
     _check_broker_url(settings.broker_url)
     _exit_zero_on_sigterm()
     if not args.no_migrate:
         asyncio.run(_with_database(settings.database_url, _nothing, migrate=True))
     app = create_app(settings)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio"
-    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **UVICORN_OPTIONS)
 
 
 async def _nothing() -> None:
@@ -120,7 +118,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 async def _demo(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    from lockbox.app import create_app
+    from lockbox.app import UVICORN_OPTIONS, create_app
     from lockbox.demo import simulate
     from lockbox.services import demo as demo_world
 
@@ -131,7 +129,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio"
+            app, host=settings.host, port=settings.port, log_level="warning", **UVICORN_OPTIONS
         )
     )
     serving = asyncio.create_task(server.serve())

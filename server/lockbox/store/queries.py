@@ -64,8 +64,15 @@ async def create_tenant(name: str, resource_roots: list[str], lockbox_enabled: b
 
 
 async def lock_tenant(tenant_id: uuid.UUID) -> Tenant:
-    """Re-read a tenant inside a transaction, locking its row until commit."""
-    return await Tenant.select_for_update().get(id=tenant_id)
+    """Re-read a tenant inside a transaction, locking its row until commit.
+
+    FOR NO KEY UPDATE on PostgreSQL: it excludes other lockers (so appends to
+    the audit chain are serialised) but not the KEY SHARE lock that inserting
+    a row referencing the tenant takes. With FOR UPDATE, two transactions that
+    each inserted such a row (a new request) and then locked the tenant
+    deadlocked on each other.
+    """
+    return await Tenant.select_for_update(no_key=True).get(id=tenant_id)
 
 
 async def save_tenant(tenant: Tenant, fields: list[str]) -> None:

@@ -38,6 +38,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "ws": "websockets-sansio",
     "ws_per_message_deflate": False,
     "ws_max_size": 1024 * 1024,
+    "timeout_graceful_shutdown": 10,
 }
 
 
@@ -88,6 +89,7 @@ def create_app(
                     settings.database_url,
                     pool_min=settings.db_pool_min,
                     pool_max=settings.db_pool_max,
+                    connect_timeout=settings.db_connect_timeout_seconds,
                 )
             )
             stack.callback(setattr, binding, "context", None)

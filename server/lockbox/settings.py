@@ -39,6 +39,7 @@ class Settings:
     lockout_poll_seconds: float = 1.0
     db_pool_min: int = 1
     db_pool_max: int = 10
+    db_connect_timeout_seconds: int = 5
     graphiql: bool = True
     # Calls per second per principal (0 turns the limit off), and the burst.
     rate_limit_per_second: float = 100.0
@@ -60,6 +61,9 @@ class Settings:
             ),
             db_pool_min=_env_int("LOCKBOX_DB_POOL_MIN", cls.db_pool_min),
             db_pool_max=_env_int("LOCKBOX_DB_POOL_MAX", cls.db_pool_max),
+            db_connect_timeout_seconds=_env_int(
+                "LOCKBOX_DB_CONNECT_TIMEOUT_SECONDS", cls.db_connect_timeout_seconds
+            ),
             graphiql=env.get("LOCKBOX_GRAPHIQL", "1").lower() not in ("0", "false", "no", "off"),
             rate_limit_per_second=_env_float(
                 "LOCKBOX_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second

@@ -20,21 +20,23 @@ class DatabaseUrlError(ValueError):
     pass
 
 
-def _engine_url(url: str, pool_min: int, pool_max: int) -> str:
+def _engine_url(url: str, pool_min: int, pool_max: int, connect_timeout: int) -> str:
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         return url
     if scheme in ("postgres", "postgresql", "asyncpg"):
         sep = "&" if "?" in url else "?"
-        return f"{url}{sep}minsize={pool_min}&maxsize={pool_max}"
+        return f"{url}{sep}minsize={pool_min}&maxsize={pool_max}&timeout={connect_timeout}"
     raise DatabaseUrlError(
         f"unsupported database URL scheme {scheme!r}: use sqlite://PATH or postgres://…"
     )
 
 
-def tortoise_config(url: str, *, pool_min: int = 1, pool_max: int = 10) -> dict[str, Any]:
+def tortoise_config(
+    url: str, *, pool_min: int = 1, pool_max: int = 10, connect_timeout: int = 5
+) -> dict[str, Any]:
     return {
-        "connections": {"default": _engine_url(url, pool_min, pool_max)},
+        "connections": {"default": _engine_url(url, pool_min, pool_max, connect_timeout)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -59,13 +61,16 @@ async def migrate(url: str) -> None:
 
 @asynccontextmanager
 async def database(
-    url: str, *, pool_min: int = 1, pool_max: int = 10
+    url: str, *, pool_min: int = 1, pool_max: int = 10, connect_timeout: int = 5
 ) -> AsyncIterator[TortoiseContext]:
     """Connect for the duration of the block, in the current task and the
     tasks it starts. Each app owns its own context, so several can share a
     process (as tests do) without sharing connections."""
     async with TortoiseContext() as context:
-        await context.init(config=tortoise_config(url, pool_min=pool_min, pool_max=pool_max))
+        config = tortoise_config(
+            url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout
+        )
+        await context.init(config=config)
         yield context
 
 

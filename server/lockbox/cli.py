@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -140,11 +141,17 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
         await asyncio.sleep(0.05)
     base = f"http://{settings.host}:{settings.port}"
     print(_demo_banner(base, url, world), flush=True)
-    engineer = asyncio.create_task(simulate(app.state.deps, world, tick_seconds=args.tick))
-    try:
-        await serving
-    finally:
-        engineer.cancel()
+    # The engineer works outside any request, so the server's per-request
+    # database binding does not reach it: give it a connection of its own
+    # (a task keeps the database context current when it was created).
+    async with db.database(url):
+        engineer = asyncio.create_task(simulate(app.state.deps, world, tick_seconds=args.tick))
+        try:
+            await serving
+        finally:
+            engineer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await engineer
 
 
 def _demo_banner(base: str, url: str, world: dict[str, Any]) -> str:

@@ -146,3 +146,20 @@ async def test_revoking_a_token_ends_open_subscriptions_and_refuses_new_ones(
     assert "UNAUTHENTICATED" in str(refused)
     await client.close()
     assert await store.get_token(issued.token.id) is not None
+
+
+async def test_many_watchers_each_get_every_event_once_in_order(live: Live, world: World) -> None:
+    request_id = await approved_request(live, world)
+    watchers = [WsClient(live.ws_url, PROTOCOLS[i % 2]) for i in range(12)]
+    nested = "subscription($id: ID!) { engineerActivity(requestId: $id) { cursor request { id } } }"
+    for i, watcher in enumerate(watchers):
+        await watcher.connect(world.token("contoso-admin"))
+        # Half share one document (rendered once for all), half ask for a relation.
+        await watcher.subscribe("s", ACTIVITY if i < 6 else nested, id=request_id)
+    cursors = [await authorize(live, world, request_id, f"{PROD}/vm{i}") for i in range(5)]
+    for i, watcher in enumerate(watchers):
+        received = [(await watcher.next_data())["engineerActivity"] for _ in cursors]
+        assert [event["cursor"] for event in received] == cursors
+        if i >= 6:
+            assert {event["request"]["id"] for event in received} == {request_id}
+        await watcher.close()

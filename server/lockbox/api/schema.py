@@ -20,6 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.scalars import JSON
 
+from lockbox.api.rendering import SharedRenderExecutor
 from lockbox.api.types import (
     AUDIT,
     AccessDecision,
@@ -290,6 +291,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        execution_context_class=SharedRenderExecutor,
         extensions=[
             partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),

@@ -163,3 +163,17 @@ async def test_many_watchers_each_get_every_event_once_in_order(live: Live, worl
         if i >= 6:
             assert {event["request"]["id"] for event in received} == {request_id}
         await watcher.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_watching_an_invisible_request_is_refused_as_an_operation_error(
+    live: Live, world: World, protocol: str
+) -> None:
+    request_id = await approved_request(live, world)
+    client = WsClient(live.ws_url, protocol)
+    await client.connect(world.token("fabrikam-admin"))
+    await client.subscribe("x", ACTIVITY, id=request_id)
+    refused = await client.receive()
+    assert refused["type"] == "error", refused
+    assert "NOT_FOUND" in str(refused["payload"])
+    await client.close()

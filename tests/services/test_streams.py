@@ -67,7 +67,7 @@ async def test_events_committed_during_replay_arrive_once_in_order(
     request = await approved_request(deps, world)
     await act(deps, world, request, streams.REPLAY_BATCH + 50)
     viewer = world.actors["contoso-admin"]
-    stream = streams.activity(deps, viewer, still_valid(viewer), str(request.id), 0)
+    stream = await streams.activity(deps, viewer, still_valid(viewer), str(request.id), 0)
     # Read a little of the replay, then commit more while it is mid-way.
     first = await take(stream, 10)
     await act(deps, world, request, 30)
@@ -80,14 +80,14 @@ async def test_live_events_follow_replay_and_resume_from_a_cursor(deps: Deps, wo
     request = await approved_request(deps, world)
     await act(deps, world, request, 3)
     viewer = world.actors["contoso-approver-prod"]
-    stream = streams.activity(deps, viewer, still_valid(viewer), str(request.id), 0)
+    stream = await streams.activity(deps, viewer, still_valid(viewer), str(request.id), 0)
     assert await take(stream, 3) == [1, 2, 3]
     waiting = asyncio.create_task(take(stream, 2))
     await act(deps, world, request, 2)
     assert await waiting == [4, 5]
     await stream.aclose()
     # A reconnect passing the last cursor continues exactly after it.
-    resumed = streams.activity(deps, viewer, still_valid(viewer), str(request.id), 4)
+    resumed = await streams.activity(deps, viewer, still_valid(viewer), str(request.id), 4)
     assert await take(resumed, 1) == [5]
     await resumed.aclose()
 
@@ -95,7 +95,7 @@ async def test_live_events_follow_replay_and_resume_from_a_cursor(deps: Deps, wo
 async def test_broker_resync_rereads_without_doubling(deps: Deps, world: World) -> None:
     request = await approved_request(deps, world)
     viewer = world.actors["contoso-admin"]
-    stream = streams.activity(deps, viewer, still_valid(viewer), str(request.id), 0)
+    stream = await streams.activity(deps, viewer, still_valid(viewer), str(request.id), 0)
     await act(deps, world, request, 1)
     assert await take(stream, 1) == [1]  # the stream is now tailing
     waiting = asyncio.create_task(take(stream, 2))
@@ -124,9 +124,8 @@ class _Silent:
 async def test_stream_of_an_invisible_request_is_not_found(deps: Deps, world: World) -> None:
     request = await approved_request(deps, world)
     outsider = world.actors["fabrikam-admin"]
-    stream = streams.activity(deps, outsider, still_valid(outsider), str(request.id), 0)
     with pytest.raises(NotFound):
-        await anext(stream)
+        await streams.activity(deps, outsider, still_valid(outsider), str(request.id), 0)
 
 
 async def test_revoked_token_ends_the_stream(deps: Deps, world: World) -> None:
@@ -137,7 +136,7 @@ async def test_revoked_token_ends_the_stream(deps: Deps, world: World) -> None:
     async def reauthenticate() -> Actor:
         return (await authenticate(header)).actor
 
-    stream = streams.activity(deps, session.actor, reauthenticate, str(request.id), 0)
+    stream = await streams.activity(deps, session.actor, reauthenticate, str(request.id), 0)
     await act(deps, world, request, 1)
     assert await take(stream, 1) == [1]  # the stream is now tailing
     waiting = asyncio.create_task(take(stream, 1))

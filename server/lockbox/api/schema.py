@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -44,6 +45,9 @@ from lockbox.services import audit, gate, streams, tenants
 from lockbox.services import requests as request_service
 
 log = logging.getLogger("lockbox.api")
+
+RowT = TypeVar("RowT")
+NodeT = TypeVar("NodeT")
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -223,28 +227,38 @@ class Mutation:
         return TenantType(row=row)
 
 
+async def _wrapped(
+    rows: AsyncGenerator[RowT, None], wrap: Callable[[RowT], NodeT]
+) -> AsyncGenerator[NodeT, None]:
+    async with aclosing(rows):
+        async for row in rows:
+            yield wrap(row)
+
+
 @strawberry.type
 class Subscription:
+    # These resolvers authenticate and check visibility *before* returning the
+    # stream, so a refusal is a subscription error (an `error` message on
+    # graphql-transport-ws), not an event.
+
     @strawberry.subscription(description="A request's activity: replay after `after`, then live.")
     async def engineer_activity(
         self, info: LockboxInfo, request_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ActivityEventType, None]:
         actor = await info.context.actor()
         position = cursors.decode_int("activity", after)
-        async for row in streams.activity(
+        rows = await streams.activity(
             info.context.deps, actor, info.context.still_authenticated, request_id, position
-        ):
-            yield ActivityEventType(row=row)
+        )
+        return _wrapped(rows, lambda row: ActivityEventType(row=row))
 
     @strawberry.subscription(description="Requests the caller sees, each time one changes.")
     async def access_request_updates(
         self, info: LockboxInfo
     ) -> AsyncGenerator[AccessRequestType, None]:
         actor = await info.context.actor()
-        async for row in streams.request_updates(
-            info.context.deps, actor, info.context.still_authenticated
-        ):
-            yield AccessRequestType(row=row)
+        rows = streams.request_updates(info.context.deps, actor, info.context.still_authenticated)
+        return _wrapped(rows, lambda row: AccessRequestType(row=row))
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from lockbox.domain.errors import RateLimited
 from lockbox.domain.lifecycle import Status
@@ -28,8 +28,16 @@ REPLAY_BATCH = 200
 
 async def activity(
     deps: Deps, actor: Actor, reauthenticate: Reauthenticate, request_id: str, after_seq: int
-) -> AsyncIterator[ActivityEvent]:
+) -> AsyncGenerator[ActivityEvent, None]:
+    """The request's activity after `after_seq`, then live. Raises NotFound at
+    once (not on first iteration) when the actor cannot see the request."""
     request = await get_visible(actor, request_id)
+    return _activity(deps, actor, reauthenticate, request, after_seq)
+
+
+async def _activity(
+    deps: Deps, actor: Actor, reauthenticate: Reauthenticate, request: AccessRequest, after_seq: int
+) -> AsyncGenerator[ActivityEvent, None]:
     position = after_seq
     lockout = principal_topic(actor.id)
     async with deps.feeds.open(request.id, request.activity_seq) as feed:
@@ -61,7 +69,7 @@ def _may_concern(actor: Actor, message: dict[str, str]) -> bool:
 
 async def request_updates(
     deps: Deps, actor: Actor, reauthenticate: Reauthenticate
-) -> AsyncIterator[AccessRequest]:
+) -> AsyncGenerator[AccessRequest, None]:
     with deps.hub.subscribe(REQUESTS_TOPIC, principal_topic(actor.id)) as inbox:
         while True:
             await inbox.wait()

@@ -182,3 +182,24 @@ async def test_slow_update_consumer_is_cut_off_not_buffered(deps: Deps, world: W
     with pytest.raises(RateLimited):
         async with asyncio.timeout(10):
             await pending
+
+
+async def test_request_updates_catch_up_after_a_broker_outage(deps: Deps, world: World) -> None:
+    viewer = world.actors["contoso-admin"]
+    updates = streams.request_updates(deps, viewer, still_valid(viewer))
+    first = asyncio.create_task(_collect(updates, 1))
+    request = await approved_request(deps, world)  # PENDING, then APPROVED
+    assert await first == [Status.PENDING]
+    assert await _collect(updates, 1) == [Status.APPROVED]
+    # A change whose wake-up is lost, as when the broker is down …
+    silent = Deps(clock=deps.clock, broker=_Silent(), hub=Hub())
+    await requests.transition(silent, viewer, str(request.id), Action.REVOKE)
+    waiting = asyncio.create_task(_collect(updates, 1))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(waiting), 0.3)
+    # … is found in the database when the broker comes back, and shown once.
+    deps.hub.resync_all()
+    assert await waiting == [Status.REVOKED]
+    deps.hub.resync_all()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(_collect(updates, 1), 0.3)

@@ -117,6 +117,7 @@ async def create(
         "duration_seconds": duration,
         "status": Status.PENDING,
         "created_at": now,
+        "updated_at": now,
         "expires_at": now + timedelta(seconds=tenant.pending_request_ttl_seconds),
     }
     if not tenant.lockbox_enabled:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime, timedelta
 
 from lockbox.domain.errors import RateLimited
 from lockbox.domain.lifecycle import Status
@@ -67,9 +69,23 @@ def _may_concern(actor: Actor, message: dict[str, str]) -> bool:
     return True
 
 
+# After a broker outage, changes from this far before the last one seen are
+# re-read from the database (covers clock differences between processes).
+RESYNC_MARGIN = timedelta(seconds=30)
+REMEMBERED_CHANGES = 10_000
+
+
 async def request_updates(
     deps: Deps, actor: Actor, reauthenticate: Reauthenticate
 ) -> AsyncGenerator[AccessRequest, None]:
+    """Each status change of a request the actor sees, as it happens.
+
+    Wake-ups carry the change. When the broker reconnects (wake-ups may have
+    been lost), requests changed since shortly before the last wake-up are
+    re-read from the database and any status not yet shown is shown.
+    """
+    shown: OrderedDict[tuple[str, str], None] = OrderedDict()
+    since = deps.clock.now()
     with deps.hub.subscribe(REQUESTS_TOPIC, principal_topic(actor.id)) as inbox:
         while True:
             await inbox.wait()
@@ -87,16 +103,43 @@ async def request_updates(
                 relevant = topic == REQUESTS_TOPIC and _may_concern(actor, message)
                 if relevant and change not in changes:
                     changes.append(change)
-            if not changes:
-                continue
-            ids = list({uuid.UUID(request_id) for request_id, _ in changes})
-            loaded = {str(r.id): r for r in await store.get_requests(ids)}
-            for request_id, status in changes:
-                request = visible(actor, loaded.get(request_id))
-                if request is None:
+            found = await _load(actor, changes)
+            if wakeup.resync:
+                found += await _changed_since(actor, since - RESYNC_MARGIN)
+            since = deps.clock.now()
+            for request in found:
+                change = (str(request.id), str(request.status))
+                if change in shown:
                     continue
-                if request.status != status:
-                    # Several changes arrived together: show each one in turn.
-                    request = copy.copy(request)
-                    request.status = Status(status)
+                shown[change] = None
+                if len(shown) > REMEMBERED_CHANGES:
+                    shown.popitem(last=False)
                 yield request
+
+
+async def _load(actor: Actor, changes: list[tuple[str, str]]) -> list[AccessRequest]:
+    """The announced changes, in order, as the actor may see them."""
+    if not changes:
+        return []
+    ids = list({uuid.UUID(request_id) for request_id, _ in changes})
+    loaded = {str(r.id): r for r in await store.get_requests(ids)}
+    found: list[AccessRequest] = []
+    for request_id, status in changes:
+        request = visible(actor, loaded.get(request_id))
+        if request is None:
+            continue
+        if request.status != status:
+            # Several changes arrived together: show each one in turn.
+            request = copy.copy(request)
+            request.status = Status(status)
+        found.append(request)
+    return found
+
+
+async def _changed_since(actor: Actor, since: datetime) -> list[AccessRequest]:
+    tenant_id = None if actor.tenant_id is None else uuid.UUID(actor.tenant_id)
+    engineer_id = uuid.UUID(actor.id) if actor.role is Role.ENGINEER else None
+    changed = await store.requests_changed_since(
+        since, tenant_id=tenant_id, engineer_id=engineer_id
+    )
+    return [r for r in changed if visible(actor, r) is not None]

@@ -105,6 +105,9 @@ class AccessRequest(Model):
     decision_reason = fields.TextField(null=True)
     access_starts_at = fields.DatetimeField(null=True)
     access_ends_at = fields.DatetimeField(null=True)
+    # When the status last changed (or the request was created); lets a
+    # subscriber catch up on changes after a broker outage.
+    updated_at = fields.DatetimeField(null=True, db_index=True)
     # Activity events of this request are numbered 1, 2, 3… Taking the next
     # number locks this row, so numbers are handed out in commit order.
     activity_seq = fields.BigIntField(default=0)

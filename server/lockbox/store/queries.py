@@ -239,6 +239,7 @@ async def transition_request(
     The time guard makes a request that has become EXPIRED or COMPLETED by the
     clock refuse the change, even before the sweeper has recorded it.
     """
+    changes["updated_at"] = now
     guard = Q(id=request_id, status=from_status)
     if from_status is Status.PENDING and to_status is not Status.EXPIRED:
         guard &= Q(expires_at__gt=now)
@@ -289,6 +290,22 @@ async def list_requests(
         created, key = after
         query = query.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=key))
     return await query.order_by("created_at", "id").limit(limit)
+
+
+async def requests_changed_since(
+    since: datetime,
+    *,
+    tenant_id: uuid.UUID | None,
+    engineer_id: uuid.UUID | None,
+    limit: int = 1000,
+) -> list[AccessRequest]:
+    """Requests created or changed after `since`, oldest change first."""
+    query = AccessRequest.filter(updated_at__gt=since)
+    if tenant_id is not None:
+        query = query.filter(tenant_id=tenant_id)
+    if engineer_id is not None:
+        query = query.filter(engineer_id=engineer_id)
+    return await query.order_by("updated_at").limit(limit)
 
 
 async def requests_due(now: datetime, limit: int) -> list[AccessRequest]:

@@ -7,26 +7,30 @@ is the backstop that needs no broker, so `lockbox admin` works on memory://.
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from datetime import datetime
 
 from lockbox.realtime.topics import principal_topic
 from lockbox.services.deps import Deps
+from lockbox.services.periodic import every
 from lockbox.store import queries as store
 
-log = logging.getLogger(__name__)
+
+class LockoutWatch:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.started = False
+        self.since: datetime | None = None
+
+    async def poll(self) -> None:
+        if not self.started:
+            # Lockouts before this process started concern no socket of ours.
+            self.since = await store.latest_lockouts()
+            self.started = True
+            return
+        principals, self.since = await store.lockouts_since(self.since)
+        for principal_id in principals:
+            self.deps.hub.deliver(principal_topic(principal_id), {"reason": "locked out"})
 
 
 async def watch(deps: Deps, interval_seconds: float) -> None:
-    since = await store.latest_lockouts()
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            principals, since = await store.lockouts_since(since)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("lockout poll failed; retrying")
-            continue
-        for principal_id in principals:
-            deps.hub.deliver(principal_topic(principal_id), {"reason": "locked out"})
+    await every(interval_seconds, "lockout poll", LockoutWatch(deps).poll)

@@ -6,16 +6,12 @@ It runs in every process; conditional updates make each change happen once.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from lockbox.domain.errors import LockboxError
 from lockbox.domain.lifecycle import Action, Status
 from lockbox.services import requests
 from lockbox.services.deps import Deps
+from lockbox.services.periodic import every
 from lockbox.store import queries as store
-
-log = logging.getLogger(__name__)
 
 BATCH = 100
 
@@ -39,11 +35,4 @@ async def sweep_once(deps: Deps) -> int:
 
 
 async def run(deps: Deps, interval_seconds: float) -> None:
-    while True:
-        try:
-            await sweep_once(deps)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("sweeper pass failed; retrying")
-        await asyncio.sleep(interval_seconds)
+    await every(interval_seconds, "sweeper", lambda: sweep_once(deps))

@@ -8,7 +8,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from tortoise.connection import get_connection
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -34,7 +33,8 @@ as_uuid = parse_uuid
 
 
 async def ping() -> None:
-    await get_connection("default").execute_query("SELECT 1")
+    """Fails unless the database answers and has Lockbox's tables."""
+    await Tenant.all().limit(1)
 
 
 # --- tenants -----------------------------------------------------------------

@@ -1,0 +1,380 @@
+"""Tenant isolation and roles (contract section 5, "Who sees what" and "Who decides").
+
+Every operation of the contract is tried, over HTTP and WebSocket, by principals
+that must not see or decide the request. Each must answer as if the request did
+not exist (null, NOT_FOUND, absent from lists) or refuse by role (FORBIDDEN),
+and must change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from lockbox.domain.lifecycle import Action
+from lockbox.services.deps import Deps
+from tests.api.helpers import (
+    APPROVED_BY_ADMIN,
+    AUDIT,
+    DECIDER_OPERATIONS,
+    DEV,
+    FABRIKAM,
+    NEEDS_APPROVED,
+    OPERATIONS,
+    PROD,
+    act,
+    audit_events,
+    create_request,
+    my_tenant,
+    seed_request,
+    status,
+    ws_errors,
+)
+from tests.conftest import Live, World
+from tests.support import LEGACY_WS, TRANSPORT_WS, WsClient
+
+OTHER_TENANT = ("fabrikam-admin", "fabrikam-approver")
+OPERATOR_SIDE = ("support-manager", "operator-admin")
+
+SEEN = """
+query Seen($pending: ID!, $approved: ID!) {
+  pending: accessRequest(id: $pending) { id }
+  approved: accessRequest(id: $approved) { id }
+  pendingRequests(first: 200) { edges { node { id } } }
+  accessRequests(first: 200) { edges { node { id } } }
+}
+"""
+
+STATE = """
+query State($pending: ID!, $approved: ID!) {
+  pending: accessRequest(id: $pending) { status }
+  approved: accessRequest(id: $approved) { status activity { edges { node { id } } } }
+}
+"""
+
+
+@dataclass
+class ContosoRequests:
+    """Two of engineer-alice's contoso requests on contoso-prod."""
+
+    pending: str
+    approved: str
+
+    def for_operation(self, operation: str) -> str:
+        """The request on which `operation` would succeed for a rightful caller."""
+        return self.approved if operation in NEEDS_APPROVED else self.pending
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"pending": self.pending, "approved": self.approved}
+
+
+@pytest.fixture
+async def contoso(deps: Deps, world: World) -> ContosoRequests:
+    return ContosoRequests(
+        pending=await seed_request(deps, world),
+        approved=await seed_request(deps, world, then=APPROVED_BY_ADMIN),
+    )
+
+
+async def seen_by(live: Live, token: str, requests: ContosoRequests) -> dict[str, Any]:
+    """What `token` can see: the two requests, and the ids in both lists."""
+    data = await live.http.data(token, SEEN, **requests.ids)
+    return {
+        "pending": data["pending"],
+        "approved": data["approved"],
+        "pendingRequests": {e["node"]["id"] for e in data["pendingRequests"]["edges"]},
+        "accessRequests": {e["node"]["id"] for e in data["accessRequests"]["edges"]},
+    }
+
+
+async def assert_untouched(live: Live, world: World, requests: ContosoRequests) -> None:
+    """Still PENDING and APPROVED, and no activity was recorded."""
+    data = await live.http.data(world.token("contoso-admin"), STATE, **requests.ids)
+    assert data["pending"]["status"] == "PENDING"
+    assert data["approved"]["status"] == "APPROVED"
+    assert data["approved"]["activity"]["edges"] == []
+
+
+async def attempt(live: Live, token: str, operation: str, request_id: str) -> dict[str, Any]:
+    """The first error of an operation that must fail."""
+    body = await act(live, token, operation, request_id, resource=PROD)
+    assert body.get("errors"), f"{operation} succeeded: {body}"
+    assert body["data"] is None
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
+# --- another tenant --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("principal", OTHER_TENANT)
+async def test_other_tenant_can_neither_see_nor_act_on_a_request(
+    live: Live, deps: Deps, world: World, contoso: ContosoRequests, principal: str
+) -> None:
+    own = await seed_request(deps, world, tenant="fabrikam")
+    token = world.token(principal)
+
+    assert await seen_by(live, token, contoso) == {
+        "pending": None,
+        "approved": None,
+        "pendingRequests": {own},
+        "accessRequests": {own},
+    }
+    for operation in OPERATIONS:
+        error = await attempt(live, token, operation, contoso.for_operation(operation))
+        assert (operation, error["extensions"]["code"]) == (operation, "NOT_FOUND")
+        assert error["path"] == [operation]
+    # The audit log, where the role may read it at all, is fabrikam's alone.
+    audit = await live.http.call(token, AUDIT)
+    if audit.get("errors"):
+        assert audit["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    else:
+        assert "contoso" not in json.dumps(audit["data"])
+
+    await assert_untouched(live, world, contoso)
+
+
+@pytest.mark.parametrize(
+    ("viewer", "own", "other"),
+    [("fabrikam-admin", "fabrikam", "contoso"), ("contoso-auditor", "contoso", "fabrikam")],
+)
+async def test_audit_log_holds_only_the_callers_tenant(
+    live: Live, deps: Deps, world: World, viewer: str, own: str, other: str
+) -> None:
+    mine = await seed_request(deps, world, tenant=own)
+    theirs = await seed_request(
+        deps, world, tenant=other, then=((Action.APPROVE, f"{other}-admin"),)
+    )
+
+    events = await audit_events(live, world.token(viewer))
+
+    assert "request.created" in {e["action"] for e in events if e["requestId"] == mine}
+    assert theirs not in {e["requestId"] for e in events}
+    assert other not in json.dumps(events), "another tenant's names leaked into the audit log"
+    # One unbroken chain, the tenant's own, from its first event.
+    assert events[0]["prevHash"] is None
+    for before, after in pairwise(events):
+        assert after["prevHash"] == before["hash"]
+
+
+# --- approver scopes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resources", "approvers"),
+    [
+        pytest.param([PROD], ["contoso-approver-dev"], id="prod"),
+        pytest.param([DEV], ["contoso-approver-prod"], id="dev"),
+        pytest.param([PROD, DEV], ["contoso-approver-prod", "contoso-approver-dev"], id="both"),
+    ],
+)
+async def test_approver_cannot_see_or_decide_outside_its_scopes(
+    live: Live, deps: Deps, world: World, resources: list[str], approvers: list[str]
+) -> None:
+    request = await seed_request(deps, world, resources=resources)
+    requests = ContosoRequests(pending=request, approved=request)
+
+    for approver in approvers:
+        seen = await seen_by(live, world.token(approver), requests)
+        assert seen["pending"] is None, approver
+        assert request not in seen["pendingRequests"] | seen["accessRequests"], approver
+        for operation in ("approveRequest", "denyRequest"):
+            error = await attempt(live, world.token(approver), operation, request)
+            assert (approver, operation, error["extensions"]["code"]) == (
+                approver,
+                operation,
+                "NOT_FOUND",
+            )
+
+    # Only the tenant admin decides it; once approved, the approver cannot revoke it.
+    approved = await act(live, world.token("contoso-admin"), "approveRequest", request)
+    assert approved["data"]["approveRequest"]["status"] == "APPROVED"
+    for approver in approvers:
+        error = await attempt(live, world.token(approver), "revokeAccess", request)
+        assert (approver, error["extensions"]["code"]) == (approver, "NOT_FOUND")
+    assert await status(live, world, request) == "APPROVED"
+
+
+async def test_approvers_see_and_decide_requests_within_their_scopes(
+    live: Live, deps: Deps, world: World
+) -> None:
+    prod = await seed_request(deps, world, resources=[PROD])
+    dev = await seed_request(deps, world, resources=[DEV])
+
+    for approver, request, operation, outcome in [
+        ("contoso-approver-prod", prod, "approveRequest", "APPROVED"),
+        ("contoso-approver-dev", dev, "denyRequest", "DENIED"),
+    ]:
+        seen = await seen_by(live, world.token(approver), ContosoRequests(request, request))
+        assert seen["pendingRequests"] == {request}
+        body = await act(live, world.token(approver), operation, request)
+        assert body["data"][operation]["status"] == outcome
+
+
+# --- auditor, engineers, operator side -------------------------------------------
+
+
+async def test_auditor_sees_requests_but_cannot_decide(
+    live: Live, world: World, contoso: ContosoRequests
+) -> None:
+    token = world.token("contoso-auditor")
+    seen = await seen_by(live, token, contoso)
+    assert seen["pending"] == {"id": contoso.pending}
+    assert seen["accessRequests"] == {contoso.pending, contoso.approved}
+
+    for operation in DECIDER_OPERATIONS:
+        error = await attempt(live, token, operation, contoso.for_operation(operation))
+        assert (operation, error["extensions"]["code"]) == (operation, "FORBIDDEN")
+
+    await assert_untouched(live, world, contoso)
+
+
+async def test_engineer_cannot_decide_its_own_request(
+    live: Live, world: World, contoso: ContosoRequests
+) -> None:
+    token = world.token("engineer-alice")
+    for operation in DECIDER_OPERATIONS:
+        error = await attempt(live, token, operation, contoso.for_operation(operation))
+        assert (operation, error["extensions"]["code"]) == (operation, "FORBIDDEN")
+
+    await assert_untouched(live, world, contoso)
+
+
+async def test_engineer_cannot_see_decide_or_use_another_engineers_request(
+    live: Live, world: World, contoso: ContosoRequests
+) -> None:
+    bob = world.token("engineer-bob")
+    assert await seen_by(live, bob, contoso) == {
+        "pending": None,
+        "approved": None,
+        "pendingRequests": set(),
+        "accessRequests": set(),
+    }
+
+    for operation in OPERATIONS:
+        error = await attempt(live, bob, operation, contoso.for_operation(operation))
+        assert (operation, error["extensions"]["code"]) == (operation, "NOT_FOUND")
+
+    await assert_untouched(live, world, contoso)
+
+
+async def test_operator_side_never_decides(
+    live: Live, world: World, contoso: ContosoRequests
+) -> None:
+    for principal in OPERATOR_SIDE:
+        for operation in DECIDER_OPERATIONS:
+            error = await attempt(
+                live, world.token(principal), operation, contoso.for_operation(operation)
+            )
+            code = error["extensions"]["code"]
+            assert code in ("FORBIDDEN", "NOT_FOUND"), (principal, operation, error)
+
+    await assert_untouched(live, world, contoso)
+
+
+# --- tenant-wide settings ---------------------------------------------------------
+
+DISABLE = "mutation { setLockboxEnabled(enabled: false) { name lockboxEnabled } }"
+SHORTEN = """
+mutation { updateLockboxSettings(input: {pendingRequestTtlSeconds: 3600}) {
+  name settings { pendingRequestTtlSeconds } } }
+"""
+
+
+async def test_tenant_admin_changes_only_its_own_tenant(live: Live, world: World) -> None:
+    contoso_before = await my_tenant(live, world, "contoso-admin")
+    admin = world.token("fabrikam-admin")
+
+    disabled = await live.http.data(admin, DISABLE)
+    shortened = await live.http.data(admin, SHORTEN)
+
+    assert disabled["setLockboxEnabled"] == {"name": "fabrikam", "lockboxEnabled": False}
+    assert shortened["updateLockboxSettings"] == {
+        "name": "fabrikam",
+        "settings": {"pendingRequestTtlSeconds": 3600},
+    }
+    assert await my_tenant(live, world, "contoso-admin") == contoso_before
+    # What users notice: fabrikam now approves at once, contoso still asks.
+    assert (await create_request(live, world, tenant="fabrikam"))["status"] == "APPROVED"
+    assert (await create_request(live, world, tenant="contoso"))["status"] == "PENDING"
+
+
+NOT_TENANT_ADMINS = (
+    "contoso-approver-prod",
+    "contoso-auditor",
+    "engineer-alice",
+    *OPERATOR_SIDE,
+)
+
+
+async def test_only_a_tenant_admin_changes_lockbox_settings(live: Live, world: World) -> None:
+    before = await my_tenant(live, world, "contoso-admin")
+
+    for principal in NOT_TENANT_ADMINS:
+        for document in (DISABLE, SHORTEN):
+            code = await live.http.error_code(world.token(principal), document)
+            assert (principal, code) == (principal, "FORBIDDEN")
+
+    assert await my_tenant(live, world, "contoso-admin") == before
+
+
+# --- subscriptions -----------------------------------------------------------------
+
+ENGINEER_ACTIVITY = "subscription($id: ID!) { engineerActivity(requestId: $id) { id } }"
+REQUEST_UPDATES = "subscription { accessRequestUpdates { id status tenant { name } } }"
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_activity_subscription_to_a_request_out_of_sight_is_not_found(
+    live: Live, world: World, contoso: ContosoRequests, protocol: str
+) -> None:
+    # Another tenant, an approver of other scopes, another engineer.
+    for principal in (*OTHER_TENANT, "contoso-approver-dev", "engineer-bob"):
+        client = WsClient(live.ws_url, protocol)
+        await client.connect(world.token(principal))
+        try:
+            await client.subscribe("1", ENGINEER_ACTIVITY, id=contoso.approved)
+            errors = ws_errors(await client.receive())
+        finally:
+            await client.close()
+
+        assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"], (principal, errors)
+
+
+async def test_request_updates_never_carry_another_tenants_changes(
+    live: Live, world: World
+) -> None:
+    fabrikam = WsClient(live.ws_url)
+    contoso = WsClient(live.ws_url)
+    await fabrikam.connect(world.token("fabrikam-admin"))
+    await contoso.connect(world.token("contoso-admin"))
+    try:
+        await fabrikam.subscribe("f", REQUEST_UPDATES)
+        await contoso.subscribe("c", REQUEST_UPDATES)
+        # Both streams are live before the changes that matter.
+        first = await create_request(live, world, tenant="fabrikam")
+        assert (await fabrikam.next_data())["accessRequestUpdates"]["id"] == first["id"]
+        warmup = await create_request(live, world, tenant="contoso")
+        assert (await contoso.next_data())["accessRequestUpdates"]["id"] == warmup["id"]
+
+        hidden = await create_request(live, world, tenant="contoso", resources=[DEV])
+        await act(live, world.token("contoso-admin"), "approveRequest", hidden["id"])
+        second = await create_request(live, world, tenant="fabrikam", resources=[FABRIKAM])
+
+        # The contoso changes were published: contoso's subscriber got both...
+        seen = [(await contoso.next_data())["accessRequestUpdates"] for _ in range(2)]
+        assert [(u["id"], u["status"]) for u in seen] == [
+            (hidden["id"], "PENDING"),
+            (hidden["id"], "APPROVED"),
+        ]
+        # ...yet fabrikam's next update is its own, later change.
+        update = (await fabrikam.next_data())["accessRequestUpdates"]
+        assert (update["id"], update["tenant"]["name"]) == (second["id"], "fabrikam")
+    finally:
+        await fabrikam.close()
+        await contoso.close()

@@ -243,3 +243,32 @@ async def test_invalid_settings_change_nothing(deps: Deps, world: World) -> None
     tenant = await store.get_tenant(world.tenant("contoso"))
     assert tenant is not None and tenant.pending_request_ttl_seconds == 4 * 24 * 3600
     assert await AuditEvent.filter(tenant_id=world.tenant("contoso")).count() == before
+
+
+async def test_a_refused_gate_call_does_not_undo_others_in_its_batch(
+    deps: Deps, world: World
+) -> None:
+    request = await new_request(deps, world)
+    await requests.transition(deps, world.actors["contoso-admin"], str(request.id), Action.APPROVE)
+
+    async def call(engineer: str, i: int) -> object:
+        return await gate.authorize(
+            deps,
+            world.actors[engineer],
+            request_id=str(request.id),
+            resource=f"{PROD}/x{i}",
+            action="read",
+            detail=None,
+        )
+
+    # Concurrent calls are written together; bob's are refused in the middle.
+    results = await asyncio.gather(
+        *(call("engineer-bob" if i % 4 == 2 else "engineer-alice", i) for i in range(16)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, LockboxError)]
+    assert len(refused) == 4
+    assert all(r.code == "NOT_FOUND" for r in refused)
+    events = await requests.activity_page(request, 0, 100)
+    assert [e.seq for e in events] == list(range(1, 13))
+    assert all(e.allowed for e in events)

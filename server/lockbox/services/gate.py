@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from lockbox.domain import policy
-from lockbox.domain.errors import BadUserInput, NotFound
+from lockbox.domain.errors import BadUserInput, LockboxError, NotFound
 from lockbox.domain.gate import GateFacts, denial_reason
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor
@@ -16,7 +18,7 @@ from lockbox.realtime.topics import activity_topic
 from lockbox.services.deps import Deps
 from lockbox.services.requests import facts_of, visible
 from lockbox.store import queries as store
-from lockbox.store.models import ActivityEvent
+from lockbox.store.models import AccessRequest, ActivityEvent
 
 MAX_ACTION = 200
 MAX_DETAIL_BYTES = 16 * 1024
@@ -32,40 +34,132 @@ def _validate(resource: str, action: str, detail: Any) -> str:
     return action
 
 
+@dataclass
+class _Call:
+    deps: Deps
+    actor: Actor
+    request_id: str
+    resource: str
+    action: str
+    detail: Any
+    answer: asyncio.Future[ActivityEvent]
+
+
+class GroupCommit:
+    """Concurrent gate calls share one transaction and one commit.
+
+    Every gate call is a write, and a commit (an fsync on SQLite) per call
+    caps throughput. Calls that arrive while a batch is being written wait
+    for the next batch; each caller is answered only after the commit that
+    makes its record durable. Refusals (NOT_FOUND, FORBIDDEN) are decided
+    before anything is written, so one caller's refusal never undoes another
+    caller's record.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self) -> None:
+        self._waiting: list[_Call] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, call: _Call) -> ActivityEvent:
+        self._waiting.append(call)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        # A caller that goes away does not cancel the batch it is part of.
+        return await asyncio.shield(call.answer)
+
+    async def _write_batches(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.MAX_BATCH]
+            del self._waiting[: self.MAX_BATCH]
+            try:
+                async with store.transaction():
+                    outcomes = await _decide_all(batch)
+            except Exception as exc:  # nothing was committed: every caller hears it
+                for call in batch:
+                    _answer(call, exc)
+                continue
+            for call, outcome in zip(batch, outcomes, strict=True):
+                _answer(call, outcome)
+            for request_id, seq in _newest(outcomes).items():
+                await batch[0].deps.publish(activity_topic(request_id), {"seq": seq})
+
+
+def _answer(call: _Call, outcome: ActivityEvent | BaseException) -> None:
+    if isinstance(outcome, BaseException):
+        call.answer.set_exception(outcome)
+        # Mark it seen, in case the caller has gone away.
+        call.answer.add_done_callback(lambda done: done.exception())
+    else:
+        call.answer.set_result(outcome)
+
+
+def _newest(outcomes: list[ActivityEvent | LockboxError]) -> dict[uuid.UUID, int]:
+    newest: dict[uuid.UUID, int] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, ActivityEvent):
+            newest[outcome.request_id] = max(outcome.seq, newest.get(outcome.request_id, 0))
+    return newest
+
+
+async def _decide_all(batch: list[_Call]) -> list[ActivityEvent | LockboxError]:
+    """Decide and record each call, in order, inside the caller's transaction.
+
+    Each request row is locked once per batch, so a revocation that has
+    committed is always seen, and activity numbers follow commit order.
+    """
+    locked: dict[uuid.UUID, AccessRequest | None] = {}
+    outcomes: list[ActivityEvent | LockboxError] = []
+    for call in batch:
+        try:
+            outcomes.append(await _decide(call, locked))
+        except LockboxError as refusal:
+            outcomes.append(refusal)
+    return outcomes
+
+
+async def _decide(call: _Call, locked: dict[uuid.UUID, AccessRequest | None]) -> ActivityEvent:
+    key = store.as_uuid(call.request_id)
+    if key is not None and key not in locked:
+        locked[key] = await store.lock_request(key)
+    request = visible(call.actor, None if key is None else locked[key])
+    if request is None:
+        raise NotFound(f"access request {call.request_id} not found")
+    policy.require_own_engineer(call.actor, facts_of(request), "use")
+    now = call.deps.clock.now()
+    facts = GateFacts(
+        request_id=str(request.id),
+        status=Status(request.status),
+        expires_at=request.expires_at,
+        access_starts_at=request.access_starts_at,
+        access_ends_at=request.access_ends_at,
+        resources=tuple(request.resources),
+    )
+    reason = denial_reason(facts, call.resource, now)
+    return await store.append_activity(
+        request,
+        at=now,
+        engineer_id=uuid.UUID(call.actor.id),
+        resource=call.resource,
+        action=call.action,
+        allowed=reason is None,
+        denial_reason=reason,
+        detail=call.detail,
+    )
+
+
 async def authorize(
     deps: Deps, actor: Actor, *, request_id: str, resource: str, action: str, detail: Any
 ) -> ActivityEvent:
-    """Decide and record one engineer action, in one transaction.
-
-    The request row is locked while deciding, so a revocation that has
-    committed is always seen, and activity numbers follow commit order.
-    """
-    action = _validate(resource, action, detail)
-    key = store.as_uuid(request_id)
-    async with store.transaction():
-        request = visible(actor, None if key is None else await store.lock_request(key))
-        if request is None:
-            raise NotFound(f"access request {request_id} not found")
-        policy.require_own_engineer(actor, facts_of(request), "use")
-        now = deps.clock.now()
-        facts = GateFacts(
-            request_id=str(request.id),
-            status=Status(request.status),
-            expires_at=request.expires_at,
-            access_starts_at=request.access_starts_at,
-            access_ends_at=request.access_ends_at,
-            resources=tuple(request.resources),
-        )
-        reason = denial_reason(facts, resource, now)
-        event = await store.append_activity(
-            request,
-            at=now,
-            engineer_id=uuid.UUID(actor.id),
-            resource=resource,
-            action=action,
-            allowed=reason is None,
-            denial_reason=reason,
-            detail=detail,
-        )
-    await deps.publish(activity_topic(request.id), {"seq": event.seq})
-    return event
+    """Decide and record one engineer action; answered once it is committed."""
+    call = _Call(
+        deps=deps,
+        actor=actor,
+        request_id=request_id,
+        resource=resource,
+        action=_validate(resource, action, detail),
+        detail=detail,
+        answer=asyncio.get_running_loop().create_future(),
+    )
+    return await deps.group_commit.submit(call)

@@ -1,0 +1,1 @@
+"""The Lockbox benchmark harness: `python -m bench` (see BENCHMARKS.md)."""

@@ -1,0 +1,470 @@
+"""Fanout load: thousands of WebSocket subscribers and one producer on one selector.
+
+An asyncio protocol costs some tens of microseconds per received frame, enough
+for the load generator, not the server, to set the pace of a 1,000-socket
+broadcast. Here every socket is a plain non-blocking socket on one
+`selectors` loop: per frame the work is one `recv`, a header parse and an
+append. Each frame is stamped with `time.monotonic()` just before the `recv`
+that read it (an upper bound of its arrival); JSON is decoded after the run.
+
+Subscribers speak graphql-transport-ws: connection_init (with the bearer
+token), connection_ack, subscribe, then a ping whose pong proves the server
+has taken the subscribe message. The producer is a keep-alive HTTP connection
+on the same loop; its response time is the start of every latency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import selectors
+import socket
+import time
+from collections import Counter
+from typing import Any
+
+from bench.measure import latency_summary, own_cpu_seconds, processes_cpu_seconds, rss_kb
+from bench.wire import (
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    WireError,
+    encode_frame,
+    http_request,
+    parse_response,
+    split_frames,
+    text_frame,
+    upgrade_request,
+)
+
+SUBPROTOCOL = "graphql-transport-ws"
+ERROR_SAMPLES = 3
+RECV_BYTES = 256 * 1024
+
+UPGRADING, INITIALISING, SUBSCRIBING, LIVE, FAILED = range(5)
+
+
+class Subscriber:
+    __slots__ = ("buffer", "index", "joined", "payloads", "sock", "state", "tag", "times")
+
+    def __init__(self, sock: socket.socket, index: int, tag: int) -> None:
+        self.sock = sock
+        self.index = index
+        self.tag = tag  # which server of the scenario
+        self.state = UPGRADING
+        self.joined = False  # became LIVE at some point
+        self.buffer = bytearray()
+        self.times: list[float] = []
+        self.payloads: list[bytes] = []
+
+
+class Producer:
+    __slots__ = ("buffer", "response", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.response: tuple[int, bytes, float] | None = None
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    """Send a small message in full (setup, pongs, requests: rare and tiny)."""
+    sock.settimeout(10)
+    try:
+        sock.sendall(data)
+    finally:
+        sock.setblocking(False)
+
+
+def _dig(document: Any, path: list[str]) -> Any:
+    for key in path:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+class Fanout:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.targets: list[dict[str, Any]] = spec["targets"]
+        self.selector = selectors.DefaultSelector()
+        self.subscribers: list[Subscriber] = []
+        self.pending = 0  # opened, not yet live nor failed
+        self.live = 0
+        self.delivered = 0  # text messages received by subscribers after ack
+        self.errors: list[str] = []
+        self.failed = 0
+        self.producer: Producer | None = None
+        # One receive buffer for every socket: a fresh large buffer per recv
+        # would cost an mmap and page faults each time.
+        self._view = memoryview(bytearray(RECV_BYTES))
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {spec['token']}"}}
+        self._init_frame = text_frame(init)
+        self._ping_frame = text_frame({"type": "ping"})
+
+    # --- the loop ---------------------------------------------------------------
+
+    def poll(self, wait_s: float) -> None:
+        view = self._view
+        for key, _ in self.selector.select(wait_s):
+            peer = key.data
+            now = time.monotonic()
+            try:
+                size = peer.sock.recv_into(view)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                self._lost(peer, repr(exc))
+                continue
+            if not size:
+                self._lost(peer, "connection closed by the server")
+                continue
+            data = view[:size]
+            if isinstance(peer, Subscriber):
+                self._feed(peer, data, now)
+            else:
+                self._feed_producer(peer, data, now)
+
+    def pump(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        for _ in range(1_000_000):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.poll(min(remaining, 0.05))
+
+    def pump_until_delivered(self, target: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        for _ in range(10_000_000):
+            if self.delivered >= target:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.poll(min(remaining, 0.05))
+        return self.delivered >= target
+
+    def _lost(self, peer: Subscriber | Producer, reason: str) -> None:
+        self.selector.unregister(peer.sock)
+        peer.sock.close()
+        if isinstance(peer, Producer):
+            self.producer = None
+            return
+        if peer.state != LIVE:
+            self.pending -= 1
+        else:
+            self.live -= 1
+        peer.state = FAILED
+        self.failed += 1
+        if len(self.errors) < ERROR_SAMPLES:
+            self.errors.append(f"subscriber {peer.index}: {reason}")
+
+    # --- subscribers -------------------------------------------------------------
+
+    def open_subscribers(self, first: int, count: int, seconds: float) -> None:
+        """Open subscribers `first`..`first+count-1`, a bounded number at a time."""
+        in_flight = int(self.spec.get("connect_concurrency", 50))
+        deadline = time.monotonic() + seconds
+        index, end = first, first + count
+        for _ in range(10_000_000):
+            if time.monotonic() >= deadline or (index >= end and self.pending == 0):
+                break
+            while index < end and self.pending < in_flight:
+                self._open(index)
+                index += 1
+            self.poll(0.02)
+        for subscriber in self.subscribers:
+            if subscriber.state not in (LIVE, FAILED):
+                self._lost(subscriber, "not subscribed in time")
+
+    def _open(self, index: int) -> None:
+        tag = index % len(self.targets)
+        target = self.targets[tag]
+        host, port = target["host"], int(target["port"])
+        try:
+            sock = socket.create_connection((host, port), timeout=10)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _send(sock, upgrade_request(host, port, target["path"], SUBPROTOCOL))
+        except OSError as exc:
+            self.failed += 1
+            if len(self.errors) < ERROR_SAMPLES:
+                self.errors.append(f"subscriber {index}: {exc!r}")
+            return
+        subscriber = Subscriber(sock, index, tag)
+        self.subscribers.append(subscriber)
+        self.selector.register(sock, selectors.EVENT_READ, subscriber)
+        self.pending += 1
+
+    def _feed(self, sub: Subscriber, data: memoryview, now: float) -> None:
+        if sub.state == LIVE and not sub.buffer and len(data) > 2 and data[0] == 0x81:
+            # The common case: exactly one whole, final, short text frame.
+            length = data[1]
+            if length < 126 and len(data) == 2 + length:
+                self._on_text(sub, bytes(data[2:]), now)
+                return
+            if length == 126 and len(data) == 4 + int.from_bytes(data[2:4], "big"):
+                self._on_text(sub, bytes(data[4:]), now)
+                return
+        buffer = sub.buffer
+        buffer += data
+        if sub.state == UPGRADING:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status_line = bytes(buffer[: buffer.find(b"\r\n")])
+            del buffer[: end + 4]
+            if b" 101 " not in status_line + b" ":
+                self._lost(sub, f"upgrade refused: {status_line!r}")
+                return
+            sub.state = INITIALISING
+            _send(sub.sock, self._init_frame)
+        try:
+            frames = split_frames(buffer)
+        except WireError as exc:
+            self._lost(sub, repr(exc))
+            return
+        for opcode, final, payload in frames:
+            if opcode == OP_TEXT and final:
+                self._on_text(sub, payload, now)
+            elif opcode == OP_PING:
+                _send(sub.sock, encode_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                self._lost(sub, f"closed by the server with code {code}: {payload[2:200]!r}")
+                return
+            elif opcode != OP_PONG:
+                self._lost(sub, f"unexpected frame opcode {opcode} (final={final})")
+                return
+
+    def _on_text(self, sub: Subscriber, payload: bytes, now: float) -> None:
+        state = sub.state
+        if state == LIVE:
+            sub.times.append(now)
+            sub.payloads.append(payload)
+            self.delivered += 1
+        elif state == INITIALISING:
+            if b'"connection_ack"' not in payload:
+                self._lost(sub, f"no connection_ack: {payload[:200]!r}")
+                return
+            subscribe = {
+                "id": f"s{sub.index}",
+                "type": "subscribe",
+                "payload": {"query": self.spec["query"], "variables": self.spec["variables"]},
+            }
+            _send(sub.sock, text_frame(subscribe) + self._ping_frame)
+            sub.state = SUBSCRIBING
+        elif state == SUBSCRIBING:
+            if b'"pong"' in payload:
+                sub.state = LIVE
+                sub.joined = True
+                self.pending -= 1
+                self.live += 1
+            else:  # an event (or an error) before the pong: keep it all the same
+                sub.times.append(now)
+                sub.payloads.append(payload)
+                self.delivered += 1
+
+    # --- producer ------------------------------------------------------------------
+
+    def open_producer(self) -> None:
+        target = self.spec["producer"]
+        sock = socket.create_connection((target["host"], int(target["port"])), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self.producer = Producer(sock)
+        self.selector.register(sock, selectors.EVENT_READ, self.producer)
+
+    def _feed_producer(self, producer: Producer, data: memoryview, now: float) -> None:
+        producer.buffer += data
+        parsed = parse_response(producer.buffer)
+        if parsed is not None:
+            producer.response = (parsed[0], parsed[1], now)
+
+    def produce(self, raw: bytes, id_path: list[str], seconds: float) -> tuple[str, float]:
+        """Send one producer request; the event id it created and when it was answered."""
+        producer = self.producer
+        if producer is None:
+            raise WireError("the producer connection is closed")
+        producer.response = None
+        _send(producer.sock, raw)
+        deadline = time.monotonic() + seconds
+        for _ in range(10_000_000):
+            if producer.response is not None or time.monotonic() >= deadline:
+                break
+            if self.producer is None:
+                raise WireError("the producer connection was closed by the server")
+            self.poll(0.05)
+        if producer.response is None:
+            raise WireError(f"the producer got no answer within {seconds}s")
+        status, body, answered = producer.response
+        event_id = _dig(json.loads(body), id_path) if status == 200 else None
+        if event_id is None:
+            raise WireError(f"producer failed: {status} {body[:300]!r}")
+        return str(event_id), answered
+
+    # --- the end -------------------------------------------------------------------
+
+    def close(self) -> None:
+        for peer in [*self.subscribers, self.producer]:
+            if peer is None or peer.sock.fileno() < 0:
+                continue
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(peer.sock)
+            peer.sock.close()
+        self.selector.close()
+
+
+def _settled_rss(fanout: Fanout, pids: list[int], seconds: float = 6.0) -> int:
+    """Total RSS once it stops moving (three close readings), or at the deadline."""
+    readings: list[int] = []
+    deadline = time.monotonic() + seconds
+    for _ in range(1000):
+        readings.append(sum(rss_kb(p) for p in pids))
+        last = readings[-3:]
+        if len(last) == 3 and max(last) - min(last) <= max(64, max(last) // 500):
+            break
+        if time.monotonic() >= deadline:
+            break
+        fanout.pump(0.25)
+    return readings[-1]
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    subscribers = int(spec["subscribers"])
+    events = int(spec["events"])
+    memory_pids = [int(p) for p in spec.get("memory_pids", [])]
+    server_pids = [int(p) for p in spec.get("server_pids", [])]
+    budget = float(spec.get("budget_seconds", 300))
+    event_timeout = float(spec.get("event_timeout", 15))
+    connect_seconds = 60 + subscribers / 20
+    producer_spec = spec["producer"]
+    request = producer_spec["request"]
+    headers = {"Content-Type": "application/json"}
+    if request.get("token"):
+        headers["Authorization"] = f"Bearer {request['token']}"
+    raw = http_request(
+        request.get("method", "POST"),
+        request["path"],
+        producer_spec["host"],
+        int(producer_spec["port"]),
+        body=json.dumps(request.get("json")).encode(),
+        headers=headers,
+    )
+    fanout = Fanout(spec)
+    result: dict[str, Any] = {"subscribers": subscribers}
+    try:
+        started = time.monotonic()
+        warm = min(10, max(1, subscribers // 10))
+        fanout.open_subscribers(0, warm, connect_seconds)
+        fanout.pump(0.3)
+        rss_before = _settled_rss(fanout, memory_pids) if memory_pids else 0
+        fanout.open_subscribers(warm, subscribers - warm, connect_seconds)
+        result["connect_s"] = round(time.monotonic() - started, 2)
+        if memory_pids:
+            rss_after = _settled_rss(fanout, memory_pids)
+            measured = max(1, fanout.live - warm)
+            result["memory"] = {
+                "subscribers": fanout.live,
+                "rss_before_kb": rss_before,
+                "rss_after_kb": rss_after,
+                "kb_per_subscriber": round((rss_after - rss_before) / measured, 2),
+            }
+        connected = fanout.live
+        result["connected"] = connected
+        result["connect_failed"] = subscribers - connected
+
+        fanout.open_producer()
+        id_path = list(spec["producer_id_path"])
+        # A first event proves every subscription live; it is counted, not timed.
+        sync_id, _ = fanout.produce(raw, id_path, event_timeout)
+        result["sync_ok"] = fanout.pump_until_delivered(connected, max(event_timeout, 30))
+        sent: dict[str, float] = {}
+        complete: list[float] = []
+        timeouts = 0
+        cpu0, server0 = own_cpu_seconds(), processes_cpu_seconds(server_pids)
+        measure_start = time.monotonic()
+        deadline = measure_start + budget
+        for k in range(events):
+            if time.monotonic() >= deadline:
+                break
+            event_id, answered = fanout.produce(raw, id_path, event_timeout)
+            sent[event_id] = answered
+            if fanout.pump_until_delivered(connected * (k + 2), event_timeout):
+                complete.append(time.monotonic() - answered)
+            else:
+                timeouts += 1
+        # Whatever is still in flight gets a bounded grace period, then a
+        # moment more to catch any duplicate.
+        fanout.pump_until_delivered(connected * (len(sent) + 1), event_timeout)
+        fanout.pump(0.3)
+        elapsed = time.monotonic() - measure_start
+        cpu1, server1 = own_cpu_seconds(), processes_cpu_seconds(server_pids)
+        result.update(score(fanout, sent, sync_id, list(spec["subscriber_id_path"])))
+        result.update(
+            {
+                "events": len(sent),
+                "event_timeouts": timeouts,
+                "event_complete_p50_ms": latency_summary(complete)["p50_ms"],
+                "measure_s": round(elapsed, 2),
+                "client_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 1),
+                "server_cpu_pct": (
+                    round(100 * (server1 - server0) / elapsed, 1) if server_pids else None
+                ),
+            }
+        )
+        return result
+    finally:
+        fanout.close()
+
+
+def score(
+    fanout: Fanout, sent: dict[str, float], sync_id: str, id_path: list[str]
+) -> dict[str, Any]:
+    """Decode everything received; count missed, duplicated, unexpected; latencies."""
+    expected = {*sent, sync_id}
+    latencies: list[float] = []
+    by_server: dict[int, list[float]] = {}
+    missed = duplicated = unexpected = bad = early = 0
+    samples = list(fanout.errors)
+    for sub in fanout.subscribers:
+        if not sub.joined:
+            continue
+        seen: Counter[str] = Counter()
+        for received_at, payload in zip(sub.times, sub.payloads, strict=True):
+            message = json.loads(payload)
+            event_id = _dig(message, id_path)
+            if message.get("type") != "next" or event_id is None:
+                bad += 1
+                if len(samples) < ERROR_SAMPLES:
+                    samples.append(payload[:300].decode(errors="replace"))
+                continue
+            event_id = str(event_id)
+            seen[event_id] += 1
+            answered = sent.get(event_id)
+            if answered is not None and seen[event_id] == 1:
+                delay = received_at - answered
+                if delay < 0:  # read in the same poll as the producer's answer
+                    early += 1
+                    delay = 0.0
+                latencies.append(delay)
+                by_server.setdefault(sub.tag, []).append(delay)
+        missed += len(expected - seen.keys())
+        duplicated += sum(n - 1 for n in seen.values() if n > 1)
+        unexpected += sum(1 for key in seen if key not in expected)
+    return {
+        **latency_summary(latencies),
+        # Server 0 is the producer's; the others hear of each event through the broker.
+        "by_server": [
+            {"server": tag, "deliveries": len(values), **latency_summary(values)}
+            for tag, values in sorted(by_server.items())
+        ],
+        "deliveries": len(latencies),
+        "missed": missed,
+        "duplicated": duplicated,
+        "unexpected": unexpected,
+        "received_before_response": early,
+        "errors": bad + fanout.failed,
+        "error_samples": samples[:ERROR_SAMPLES],
+    }

@@ -39,6 +39,9 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "ws_per_message_deflate": False,
     "ws_max_size": 1024 * 1024,
     "timeout_graceful_shutdown": 10,
+    # The gate answers every engineer action; a log line each is the audit
+    # trail's job (activity events), not the access log's.
+    "access_log": False,
 }
 
 

@@ -10,15 +10,16 @@ from functools import partial
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.scalars import JSON
 
 from lockbox.api.rendering import SharedRenderExecutor
@@ -293,6 +294,21 @@ class ErrorCodes(MaskErrors):
         return processed
 
 
+# Built once: the validation cache is keyed by the rule classes, so rules
+# made afresh for every request (as the stock limiters do) never hit it.
+_LIMIT_RULES: list[type[ASTValidationRule]] = [
+    depth_rule(MAX_DEPTH, should_ignore=None),
+    alias_rule(MAX_ALIASES),
+]
+
+
+class DocumentLimits(AddValidationRules):
+    """Depth and alias limits on every document."""
+
+    def __init__(self) -> None:
+        super().__init__(_LIMIT_RULES)
+
+
 class LockboxSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # Client errors are answers, not faults; unexpected faults are logged
@@ -307,8 +323,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         execution_context_class=SharedRenderExecutor,
         extensions=[
-            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-            partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+            DocumentLimits,
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             # Clients repeat the same few documents: parse and validate once.
             partial(ParserCache, maxsize=256),

@@ -22,6 +22,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.scalars import JSON
 
+from lockbox.api.direct import direct_delivery
 from lockbox.api.rendering import SharedRenderExecutor
 from lockbox.api.types import (
     AUDIT,
@@ -249,7 +250,12 @@ class Subscription:
         actor = await info.context.actor()
         position = cursors.decode_int("activity", after)
         rows = await streams.activity(
-            info.context.deps, actor, info.context.still_authenticated, request_id, position
+            info.context.deps,
+            actor,
+            info.context.still_authenticated,
+            request_id,
+            position,
+            direct=direct_delivery(info),
         )
         return _wrapped(rows, lambda row: ActivityEventType(row=row))
 

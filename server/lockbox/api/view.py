@@ -10,12 +10,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
 from lockbox.api.context import Context
+from lockbox.api.direct import LegacyWSHandler, TransportWSHandler
 from lockbox.api.schema import build_schema
 from lockbox.domain.errors import Unauthenticated
 from lockbox.services.deps import Deps
 
 
 class LockboxGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, deps: Deps, *, graphiql: bool) -> None:
         super().__init__(build_schema(), graphql_ide="graphiql" if graphiql else None)
         self.deps = deps

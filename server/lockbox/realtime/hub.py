@@ -77,18 +77,26 @@ class Hub:
         With keep_messages=False the inbox is a bare doorbell, for subscribers
         that re-read the database on every ring and need no message content.
         """
-        inbox = Inbox(topics, self._inbox_size if keep_messages else 0)
-        for topic in topics:
-            self._by_topic.setdefault(topic, set()).add(inbox)
+        inbox = self.subscribe_inbox(*topics, keep_messages=keep_messages)
         try:
             yield inbox
         finally:
-            for topic in topics:
-                inboxes = self._by_topic.get(topic)
-                if inboxes is not None:
-                    inboxes.discard(inbox)
-                    if not inboxes:
-                        del self._by_topic[topic]
+            self.unsubscribe_inbox(inbox)
+
+    def subscribe_inbox(self, *topics: str, keep_messages: bool = True) -> Inbox:
+        """Like `subscribe`, for an owner that unsubscribes explicitly."""
+        inbox = Inbox(topics, self._inbox_size if keep_messages else 0)
+        for topic in topics:
+            self._by_topic.setdefault(topic, set()).add(inbox)
+        return inbox
+
+    def unsubscribe_inbox(self, inbox: Inbox) -> None:
+        for topic in inbox.topics:
+            inboxes = self._by_topic.get(topic)
+            if inboxes is not None:
+                inboxes.discard(inbox)
+                if not inboxes:
+                    del self._by_topic[topic]
 
     def deliver(self, topic: str, message: Message) -> None:
         for inbox in tuple(self._by_topic.get(topic, ())):

@@ -5,35 +5,84 @@ wake-up: a thousand subscribers, a thousand identical queries per event. A
 feed keeps the request's recent events in memory and fetches new ones once
 per wake-up for all of them; a subscriber that is further behind than the
 feed remembers reads the database on its own until it catches up.
+
+Subscribers that have caught up may also hand their delivery to the feed
+(a `Sink`): the feed then renders each new event once per distinct
+subscription and writes it to every such subscriber in one pass, instead of
+waking one task per subscriber per event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 
+from lockbox.domain.errors import LockboxError, RateLimited
 from lockbox.realtime.hub import Hub, Inbox
 from lockbox.realtime.topics import activity_topic
 from lockbox.store import queries as store
 from lockbox.store.models import ActivityEvent
 
+log = logging.getLogger(__name__)
+
 FETCH_BATCH = 500
 
 
+@dataclass(eq=False)
+class Sink:
+    """A caught-up subscriber whose events the feed writes directly.
+
+    `render` turns an event into the subscriber's payload; subscribers with
+    the same `render_key` share one rendering per event. `send` writes one
+    payload to the subscriber. `wake` is rung when the sink fails, and
+    `error` then says why (the subscriber ends with it).
+    """
+
+    position: int
+    render_key: Hashable
+    render: Callable[[ActivityEvent], str]
+    send: Callable[[str], Awaitable[None]]
+    wake: Inbox
+    error: LockboxError | None = None
+    active: bool = field(default=True)
+
+    def fail(self, error: LockboxError) -> None:
+        self.active = False
+        self.error = error
+        self.wake.deliver("sink", {})
+
+
 class ActivityFeed:
-    def __init__(self, request_id: uuid.UUID, inbox: Inbox, start: int, capacity: int) -> None:
+    def __init__(
+        self, request_id: uuid.UUID, hub: Hub, inbox: Inbox, start: int, capacity: int
+    ) -> None:
         self.request_id = request_id
         self.events: deque[ActivityEvent] = deque(maxlen=capacity)
         # Highest sequence number fetched. Events up to `start` were committed
         # before the feed's inbox existed; everything later rings it.
         self.last = start
+        self._hub = hub
         self._inbox = inbox
         self._fresh = True
         self._lock = asyncio.Lock()
         self.subscribers = 0
+        self.sinks: set[Sink] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._writer_bell: Inbox | None = None
+
+    def _buffered_after(self, position: int, limit: int) -> list[ActivityEvent]:
+        # Buffered sequence numbers are consecutive, so index by arithmetic.
+        if not self.events:
+            return []
+        start = max(0, position + 1 - self.events[0].seq)
+        return list(itertools.islice(self.events, start, start + limit))
 
     async def after(self, position: int, limit: int) -> list[ActivityEvent]:
         """Up to `limit` events after `position`, in order."""
@@ -41,13 +90,7 @@ class ActivityFeed:
         if position + 1 < oldest:
             return await store.activity_after(self.request_id, position, limit)
         await self._refresh()
-        found: list[ActivityEvent] = []
-        for event in self.events:
-            if event.seq > position:
-                found.append(event)
-                if len(found) == limit:
-                    break
-        return found
+        return self._buffered_after(position, limit)
 
     async def _refresh(self) -> None:
         async with self._lock:
@@ -62,6 +105,76 @@ class ActivityFeed:
                     self.last = rows[-1].seq
                 if len(rows) < FETCH_BATCH:
                     return
+
+    # --- direct delivery ---------------------------------------------------------
+
+    def attach(self, sink: Sink) -> None:
+        """Start writing events after `sink.position` to the sink."""
+        self.sinks.add(sink)
+        if self._writer is None or self._writer.done():
+            self._writer_bell = self._hub.subscribe_inbox(
+                activity_topic(self.request_id), keep_messages=False
+            )
+            self._writer = asyncio.create_task(self._write(self._writer_bell))
+        # Events may have been committed since the sink's last read, with
+        # their wake-up already consumed: look once more.
+        assert self._writer_bell is not None
+        self._writer_bell.ring_resync()
+
+    def detach(self, sink: Sink) -> None:
+        sink.active = False
+        self.sinks.discard(sink)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        if self._writer_bell is not None:
+            self._hub.unsubscribe_inbox(self._writer_bell)
+
+    async def _write(self, bell: Inbox) -> None:
+        while True:
+            await bell.wait()
+            bell.drain()
+            try:
+                await self._refresh()
+            except Exception:
+                log.exception("activity feed could not read; retrying on the next wake-up")
+                continue
+            await self._deliver()
+
+    async def _deliver(self) -> None:
+        while self.sinks:
+            behind = min(sink.position for sink in self.sinks)
+            batch = self._buffered_after(behind, FETCH_BATCH)
+            if not batch:
+                return
+            for sink in [s for s in self.sinks if s.position < batch[0].seq - 1]:
+                self.detach(sink)
+                sink.fail(
+                    RateLimited(
+                        "engineerActivity ended: the client fell behind; "
+                        "subscribe again with the last cursor",
+                        retry_after_seconds=1,
+                    )
+                )
+            for event in batch:
+                rendered: dict[Hashable, str] = {}
+                for sink in list(self.sinks):
+                    if event.seq <= sink.position or not sink.active:
+                        continue
+                    payload = rendered.get(sink.render_key)
+                    if payload is None:
+                        payload = rendered[sink.render_key] = sink.render(event)
+                    try:
+                        await sink.send(payload)
+                    except Exception:  # the socket is gone; its task ends it
+                        self.detach(sink)
+                        continue
+                    sink.position = event.seq
+            if len(batch) < FETCH_BATCH:
+                return
 
 
 class Feeds:
@@ -80,7 +193,9 @@ class Feeds:
             inbox = stack.enter_context(
                 self._hub.subscribe(activity_topic(request_id), keep_messages=False)
             )
-            entry = (ActivityFeed(request_id, inbox, start, self._capacity), stack)
+            feed = ActivityFeed(request_id, self._hub, inbox, start, self._capacity)
+            stack.push_async_callback(feed.close)
+            entry = (feed, stack)
             self._feeds[request_id] = entry
         feed, stack = entry
         feed.subscribers += 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lockbox.domain.errors import RateLimited
@@ -18,6 +19,7 @@ from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor, Role
 from lockbox.realtime.topics import REQUESTS_TOPIC, activity_topic, principal_topic
 from lockbox.services.deps import Deps
+from lockbox.services.feed import Sink
 from lockbox.services.requests import get_visible, visible
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent
@@ -28,17 +30,41 @@ Reauthenticate = Callable[[], Awaitable[Actor]]
 REPLAY_BATCH = 200
 
 
+@dataclass(frozen=True)
+class DirectDelivery:
+    """How the caller's transport can take events written by the feed itself
+    (see services.feed.Sink): render an event, send a rendered payload."""
+
+    render_key: Hashable
+    render: Callable[[ActivityEvent], str]
+    send: Callable[[str], Awaitable[None]]
+
+
 async def activity(
-    deps: Deps, actor: Actor, reauthenticate: Reauthenticate, request_id: str, after_seq: int
+    deps: Deps,
+    actor: Actor,
+    reauthenticate: Reauthenticate,
+    request_id: str,
+    after_seq: int,
+    direct: DirectDelivery | None = None,
 ) -> AsyncGenerator[ActivityEvent, None]:
     """The request's activity after `after_seq`, then live. Raises NotFound at
-    once (not on first iteration) when the actor cannot see the request."""
+    once (not on first iteration) when the actor cannot see the request.
+
+    With `direct`, once the stream has caught up it stops yielding and the
+    feed writes further events through `direct` (the stream then only watches
+    for the caller's lockout and for delivery failures)."""
     request = await get_visible(actor, request_id)
-    return _activity(deps, actor, reauthenticate, request, after_seq)
+    return _activity(deps, actor, reauthenticate, request, after_seq, direct)
 
 
 async def _activity(
-    deps: Deps, actor: Actor, reauthenticate: Reauthenticate, request: AccessRequest, after_seq: int
+    deps: Deps,
+    actor: Actor,
+    reauthenticate: Reauthenticate,
+    request: AccessRequest,
+    after_seq: int,
+    direct: DirectDelivery | None,
 ) -> AsyncGenerator[ActivityEvent, None]:
     position = after_seq
     lockout = principal_topic(actor.id)
@@ -54,10 +80,30 @@ async def _activity(
                     position = event.seq
                 if len(batch) == REPLAY_BATCH:
                     continue
-                await inbox.wait()
+                caught_up = direct is not None and position >= feed.last
+                if not caught_up:
+                    await inbox.wait()
                 wakeup = inbox.drain()
                 if wakeup.resync or lockout in wakeup.rung:
                     await reauthenticate()
+                if caught_up:
+                    # Hand over to the feed, which writes everything after
+                    # `position` from its buffer, including what arrived since.
+                    break
+        assert direct is not None
+        with deps.hub.subscribe(lockout, keep_messages=False) as guard:
+            sink = Sink(position, direct.render_key, direct.render, direct.send, wake=guard)
+            feed.attach(sink)
+            try:
+                while True:
+                    await guard.wait()
+                    wakeup = guard.drain()
+                    if sink.error is not None:
+                        raise sink.error
+                    if wakeup.resync or lockout in wakeup.rung:
+                        await reauthenticate()
+            finally:
+                feed.detach(sink)
 
 
 def _may_concern(actor: Actor, message: dict[str, str]) -> bool:

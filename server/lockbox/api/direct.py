@@ -1,0 +1,134 @@
+"""Direct delivery of live activity to caught-up WebSocket subscribers.
+
+Normally every event travels through each subscriber's own task and
+strawberry's result pipeline. Once an `engineerActivity` subscriber has
+caught up, and its selection is leaf fields only (immutable facts of the
+event), the request's feed can instead render the event once per distinct
+subscription and write the frame to every such socket itself (see
+services.feed). The protocol handlers below tell a resolver which operation,
+on which socket, it is serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, execute_sync, print_ast
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from lockbox.api.context import Context
+from lockbox.api.types import ActivityEventType, LockboxInfo
+from lockbox.services.streams import DirectDelivery
+from lockbox.store.models import ActivityEvent
+
+log = logging.getLogger(__name__)
+
+MASKED = [{"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
+
+
+@dataclass(frozen=True)
+class OperationChannel:
+    """One subscription operation on one socket."""
+
+    operation_id: str
+    message_type: str  # "next" (graphql-transport-ws) or "data" (graphql-ws)
+    send_text: Callable[[str], Awaitable[None]]
+    is_open: Callable[[], bool]
+
+    async def send_payload(self, payload_json: str) -> None:
+        if self.is_open():
+            await self.send_text(
+                f'{{"id":{json.dumps(self.operation_id)},"type":"{self.message_type}",'
+                f'"payload":{payload_json}}}'
+            )
+
+
+CURRENT_OPERATION: ContextVar[OperationChannel | None] = ContextVar(
+    "lockbox_current_operation", default=None
+)
+
+
+def _socket_sender(handler: Any) -> Callable[[str], Awaitable[None]]:
+    send_text: Callable[[str], Awaitable[None]] = handler.websocket.ws.send_text
+    return send_text
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        CURRENT_OPERATION.set(
+            OperationChannel(
+                operation_id=operation.id,
+                message_type="next",
+                send_text=_socket_sender(self),
+                is_open=lambda: not operation.completed,
+            )
+        )
+        await super().run_operation(operation)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        CURRENT_OPERATION.set(
+            OperationChannel(
+                operation_id=operation_id,
+                message_type="data",
+                send_text=_socket_sender(self),
+                is_open=lambda: operation_id in self.tasks,
+            )
+        )
+        await super().handle_async_results(operation_id, query, operation_name, variables)
+
+
+def _leaf_only(operation: OperationDefinitionNode) -> bool:
+    roots = operation.selection_set.selections
+    if len(roots) != 1 or not isinstance(roots[0], FieldNode) or roots[0].directives:
+        return False
+    selection = roots[0].selection_set
+    return selection is not None and all(
+        isinstance(node, FieldNode) and node.selection_set is None and not node.directives
+        for node in selection.selections
+    )
+
+
+def direct_delivery(info: LockboxInfo) -> DirectDelivery | None:
+    """How the feed may write this subscription's events, if it may."""
+    channel = CURRENT_OPERATION.get()
+    operation = info.operation
+    if channel is None or not _leaf_only(operation):
+        return None
+    document = DocumentNode(definitions=(operation,))
+    variables = dict(info.variable_values)
+    schema = info.schema._schema  # the graphql-core schema strawberry built
+    context = info.context
+
+    def render(event: ActivityEvent) -> str:
+        result = execute_sync(
+            schema,
+            document,
+            root_value=ActivityEventType(row=event),
+            context_value=context,
+            variable_values=variables,
+        )
+        if result.errors:
+            for error in result.errors:
+                log.error("rendering activity event %s failed: %s", event.id, error)
+            return json.dumps({"data": None, "errors": MASKED})
+        return json.dumps({"data": result.data})
+
+    key = (print_ast(operation), json.dumps(variables, sort_keys=True, default=str))
+    return DirectDelivery(render_key=key, render=render, send=channel.send_payload)

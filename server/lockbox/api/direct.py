@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 MASKED = [{"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OperationChannel:
     """One subscription operation on one socket."""
 
@@ -130,5 +131,6 @@ def direct_delivery(info: LockboxInfo) -> DirectDelivery | None:
             return json.dumps({"data": None, "errors": MASKED})
         return json.dumps({"data": result.data})
 
-    key = (print_ast(operation), json.dumps(variables, sort_keys=True, default=str))
+    # Interned: thousands of identical subscriptions share one key.
+    key = sys.intern(print_ast(operation) + json.dumps(variables, sort_keys=True, default=str))
     return DirectDelivery(render_key=key, render=render, send=channel.send_payload)

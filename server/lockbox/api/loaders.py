@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import Protocol, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -34,11 +35,24 @@ def _by_id(
 
 
 class Loaders:
-    def __init__(self) -> None:
-        self.tenant = DataLoader(_by_id(store.get_tenants), cache=False)
-        self.principal = DataLoader(_by_id(store.get_principals), cache=False)
-        self.ticket = DataLoader(_by_id(store.get_tickets), cache=False)
-        self.request = DataLoader(_by_id(store.get_requests), cache=False)
+    """Made on first use: most WebSocket connections never load a relation,
+    and thousands of idle dashboards should not each carry four loaders."""
+
+    @cached_property
+    def tenant(self) -> DataLoader[uuid.UUID, Tenant | None]:
+        return DataLoader(_by_id(store.get_tenants), cache=False)
+
+    @cached_property
+    def principal(self) -> DataLoader[uuid.UUID, Principal | None]:
+        return DataLoader(_by_id(store.get_principals), cache=False)
+
+    @cached_property
+    def ticket(self) -> DataLoader[uuid.UUID, SupportTicket | None]:
+        return DataLoader(_by_id(store.get_tickets), cache=False)
+
+    @cached_property
+    def request(self) -> DataLoader[uuid.UUID, AccessRequest | None]:
+        return DataLoader(_by_id(store.get_requests), cache=False)
 
     async def tenant_of(self, key: uuid.UUID) -> Tenant:
         return _present(await self.tenant.load(key), "tenant", key)

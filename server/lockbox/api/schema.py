@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 from functools import partial
 from typing import Any, TypeVar
@@ -14,7 +14,6 @@ from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxTokensLimiter,
     ParserCache,
     ValidationCache,
 )
@@ -23,7 +22,6 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.scalars import JSON
 
 from lockbox.api.direct import direct_delivery
-from lockbox.api.rendering import SharedRenderExecutor
 from lockbox.api.types import (
     AUDIT,
     AccessDecision,
@@ -309,10 +307,15 @@ _LIMIT_RULES: list[type[ASTValidationRule]] = [
 
 
 class DocumentLimits(AddValidationRules):
-    """Depth and alias limits on every document."""
+    """Size, depth and alias limits on every document (one extension: each
+    costs memory for as long as a subscription lives)."""
 
     def __init__(self) -> None:
         super().__init__(_LIMIT_RULES)
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
+        yield from super().on_operation()
 
 
 class LockboxSchema(strawberry.Schema):
@@ -327,10 +330,8 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        execution_context_class=SharedRenderExecutor,
         extensions=[
             DocumentLimits,
-            partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             # Clients repeat the same few documents: parse and validate once.
             partial(ParserCache, maxsize=256),
             partial(ValidationCache, maxsize=256),

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +24,29 @@ class Inbox:
     A subscriber that cannot keep up is not allowed to grow memory: once full,
     the inbox is marked `overflowed` and the subscriber decides how to recover
     (re-read from the database, or end the stream with a clear reason).
+    Thousands of these sit idle at once, so they are kept small.
     """
+
+    __slots__ = (
+        "_rang",
+        "_waiter",
+        "maxsize",
+        "messages",
+        "overflowed",
+        "resync",
+        "rung",
+        "topics",
+    )
 
     def __init__(self, topics: tuple[str, ...], maxsize: int) -> None:
         self.topics = topics
         self.maxsize = maxsize
-        self.messages: deque[tuple[str, Message]] = deque()
+        self.messages: list[tuple[str, Message]] = []
         self.rung: set[str] = set()
         self.overflowed = False
         self.resync = False
-        self._bell = asyncio.Event()
+        self._rang = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def deliver(self, topic: str, message: Message) -> None:
         self.rung.add(topic)
@@ -45,24 +55,53 @@ class Inbox:
                 self.overflowed = True
             else:
                 self.messages.append((topic, message))
-        self._bell.set()
+        self._ring()
 
     def ring_resync(self) -> None:
         """Messages may have been lost (broker reconnect): re-read everything."""
         self.resync = True
-        self._bell.set()
+        self._ring()
+
+    def _ring(self) -> None:
+        self._rang = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def wait(self) -> None:
-        await self._bell.wait()
+        """Until the doorbell has rung since the last drain (one waiter at a time)."""
+        if self._rang:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def drain(self) -> Wakeup:
         """Take everything that arrived since the last drain, atomically."""
-        self._bell.clear()
-        wakeup = Wakeup(list(self.messages), self.rung, self.resync, self.overflowed)
-        self.messages.clear()
+        self._rang = False
+        wakeup = Wakeup(self.messages, self.rung, self.resync, self.overflowed)
+        self.messages = []
         self.rung = set()
         self.resync = self.overflowed = False
         return wakeup
+
+
+class Registration:
+    """`with hub.subscribe(...) as inbox:` (a class, not a generator: it is small)."""
+
+    __slots__ = ("hub", "inbox")
+
+    def __init__(self, hub: Hub, inbox: Inbox) -> None:
+        self.hub = hub
+        self.inbox = inbox
+
+    def __enter__(self) -> Inbox:
+        return self.inbox
+
+    def __exit__(self, *exc: object) -> None:
+        self.hub.unsubscribe_inbox(self.inbox)
 
 
 class Hub:
@@ -70,18 +109,13 @@ class Hub:
         self._by_topic: dict[str, set[Inbox]] = {}
         self._inbox_size = inbox_size
 
-    @contextmanager
-    def subscribe(self, *topics: str, keep_messages: bool = True) -> Iterator[Inbox]:
-        """Register an inbox on `topics` until the block ends.
+    def subscribe(self, *topics: str, keep_messages: bool = True) -> Registration:
+        """An inbox on `topics` for the duration of a `with` block.
 
         With keep_messages=False the inbox is a bare doorbell, for subscribers
         that re-read the database on every ring and need no message content.
         """
-        inbox = self.subscribe_inbox(*topics, keep_messages=keep_messages)
-        try:
-            yield inbox
-        finally:
-            self.unsubscribe_inbox(inbox)
+        return Registration(self, self.subscribe_inbox(*topics, keep_messages=keep_messages))
 
     def subscribe_inbox(self, *topics: str, keep_messages: bool = True) -> Inbox:
         """Like `subscribe`, for an owner that unsubscribes explicitly."""

@@ -20,8 +20,7 @@ import itertools
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
 from lockbox.domain.errors import LockboxError, RateLimited
@@ -126,6 +125,7 @@ class ActivityFeed:
         self.sinks.discard(sink)
 
     async def close(self) -> None:
+        self._hub.unsubscribe_inbox(self._inbox)
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -183,26 +183,41 @@ class Feeds:
     def __init__(self, hub: Hub, capacity: int = 1000) -> None:
         self._hub = hub
         self._capacity = capacity
-        self._feeds: dict[uuid.UUID, tuple[ActivityFeed, AsyncExitStack]] = {}
+        self._feeds: dict[uuid.UUID, ActivityFeed] = {}
 
-    @asynccontextmanager
-    async def open(self, request_id: uuid.UUID, start: int) -> AsyncIterator[ActivityFeed]:
-        entry = self._feeds.get(request_id)
-        if entry is None:
-            stack = AsyncExitStack()
-            inbox = stack.enter_context(
-                self._hub.subscribe(activity_topic(request_id), keep_messages=False)
-            )
+    def open(self, request_id: uuid.UUID, start: int) -> FeedLease:
+        """`async with feeds.open(...) as feed:` shares the request's feed."""
+        return FeedLease(self, request_id, start)
+
+    def _acquire(self, request_id: uuid.UUID, start: int) -> ActivityFeed:
+        feed = self._feeds.get(request_id)
+        if feed is None:
+            inbox = self._hub.subscribe_inbox(activity_topic(request_id), keep_messages=False)
             feed = ActivityFeed(request_id, self._hub, inbox, start, self._capacity)
-            stack.push_async_callback(feed.close)
-            entry = (feed, stack)
-            self._feeds[request_id] = entry
-        feed, stack = entry
+            self._feeds[request_id] = feed
         feed.subscribers += 1
-        try:
-            yield feed
-        finally:
-            feed.subscribers -= 1
-            if feed.subscribers == 0 and self._feeds.get(request_id) is entry:
-                del self._feeds[request_id]
-                await stack.aclose()
+        return feed
+
+    async def _release(self, feed: ActivityFeed) -> None:
+        feed.subscribers -= 1
+        if feed.subscribers == 0 and self._feeds.get(feed.request_id) is feed:
+            del self._feeds[feed.request_id]
+            await feed.close()
+
+
+class FeedLease:
+    __slots__ = ("feed", "feeds", "request_id", "start")
+
+    def __init__(self, feeds: Feeds, request_id: uuid.UUID, start: int) -> None:
+        self.feeds = feeds
+        self.request_id = request_id
+        self.start = start
+        self.feed: ActivityFeed | None = None
+
+    async def __aenter__(self) -> ActivityFeed:
+        self.feed = self.feeds._acquire(self.request_id, self.start)
+        return self.feed
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.feed is not None
+        await self.feeds._release(self.feed)

@@ -19,7 +19,7 @@ from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor, Role
 from lockbox.realtime.topics import REQUESTS_TOPIC, activity_topic, principal_topic
 from lockbox.services.deps import Deps
-from lockbox.services.feed import Sink
+from lockbox.services.feed import ActivityFeed, Sink
 from lockbox.services.requests import get_visible, visible
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent
@@ -66,33 +66,16 @@ async def _activity(
     after_seq: int,
     direct: DirectDelivery | None,
 ) -> AsyncGenerator[ActivityEvent, None]:
-    position = after_seq
+    progress = _Progress(after_seq)
     lockout = principal_topic(actor.id)
     async with deps.feeds.open(request.id, request.activity_seq) as feed:
-        # A bare doorbell: any ring means "read again after `position`"; a
-        # ring on the principal's topic means "check the token is still good".
-        topic = activity_topic(request.id)
-        with deps.hub.subscribe(topic, lockout, keep_messages=False) as inbox:
-            while True:
-                batch = await feed.after(position, REPLAY_BATCH)
-                for event in batch:
-                    yield event
-                    position = event.seq
-                if len(batch) == REPLAY_BATCH:
-                    continue
-                caught_up = direct is not None and position >= feed.last
-                if not caught_up:
-                    await inbox.wait()
-                wakeup = inbox.drain()
-                if wakeup.resync or lockout in wakeup.rung:
-                    await reauthenticate()
-                if caught_up:
-                    # Hand over to the feed, which writes everything after
-                    # `position` from its buffer, including what arrived since.
-                    break
+        async for event in _catch_up(deps, feed, lockout, reauthenticate, progress, direct):
+            yield event
+        # Caught up with `direct`: from here the feed writes the events, and
+        # this stream only ends the subscription on lockout or failure.
         assert direct is not None
         with deps.hub.subscribe(lockout, keep_messages=False) as guard:
-            sink = Sink(position, direct.render_key, direct.render, direct.send, wake=guard)
+            sink = Sink(progress.position, direct.render_key, direct.render, direct.send, guard)
             feed.attach(sink)
             try:
                 while True:
@@ -104,6 +87,44 @@ async def _activity(
                         await reauthenticate()
             finally:
                 feed.detach(sink)
+
+
+@dataclass
+class _Progress:
+    position: int
+
+
+async def _catch_up(
+    deps: Deps,
+    feed: ActivityFeed,
+    lockout: str,
+    reauthenticate: Reauthenticate,
+    progress: _Progress,
+    direct: DirectDelivery | None,
+) -> AsyncGenerator[ActivityEvent, None]:
+    """Yield events after `progress.position`: forever without `direct`,
+    until caught up with it."""
+    # A bare doorbell: any ring means "read again after the position"; a
+    # ring on the principal's topic means "check the token is still good".
+    topic = activity_topic(feed.request_id)
+    with deps.hub.subscribe(topic, lockout, keep_messages=False) as inbox:
+        while True:
+            batch = await feed.after(progress.position, REPLAY_BATCH)
+            for event in batch:
+                yield event
+                progress.position = event.seq
+            if len(batch) == REPLAY_BATCH:
+                continue
+            caught_up = direct is not None and progress.position >= feed.last
+            if not caught_up:
+                await inbox.wait()
+            wakeup = inbox.drain()
+            if wakeup.resync or lockout in wakeup.rung:
+                await reauthenticate()
+            if caught_up:
+                # The feed writes everything after the position from its
+                # buffer, including whatever arrived since this last read.
+                return
 
 
 def _may_concern(actor: Actor, message: dict[str, str]) -> bool:

@@ -16,7 +16,6 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import DocumentNode, FieldNode, OperationDefinitionNode, execute_sync, print_ast
@@ -36,21 +35,25 @@ log = logging.getLogger(__name__)
 MASKED = [{"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
 
 
-@dataclass(frozen=True, slots=True)
 class OperationChannel:
     """One subscription operation on one socket."""
 
-    operation_id: str
-    message_type: str  # "next" (graphql-transport-ws) or "data" (graphql-ws)
-    send_text: Callable[[str], Awaitable[None]]
-    is_open: Callable[[], bool]
+    __slots__ = ("is_open", "prefix", "send_text")
+
+    def __init__(
+        self,
+        operation_id: str,
+        message_type: str,  # "next" (graphql-transport-ws) or "data" (graphql-ws)
+        send_text: Callable[[str], Awaitable[None]],
+        is_open: Callable[[], bool],
+    ) -> None:
+        self.prefix = f'{{"id":{json.dumps(operation_id)},"type":"{message_type}","payload":'
+        self.send_text = send_text
+        self.is_open = is_open
 
     async def send_payload(self, payload_json: str) -> None:
         if self.is_open():
-            await self.send_text(
-                f'{{"id":{json.dumps(self.operation_id)},"type":"{self.message_type}",'
-                f'"payload":{payload_json}}}'
-            )
+            await self.send_text(self.prefix + payload_json + "}")
 
 
 CURRENT_OPERATION: ContextVar[OperationChannel | None] = ContextVar(

@@ -14,6 +14,7 @@ from lockbox.realtime.hub import Hub
 from lockbox.services import admin, gate, requests, streams
 from lockbox.services.auth import authenticate
 from lockbox.services.deps import Deps
+from lockbox.services.feed import Feeds
 from lockbox.store.models import AccessRequest, ActivityEvent
 from tests.conftest import World
 
@@ -206,3 +207,58 @@ async def test_request_updates_catch_up_after_a_broker_outage(deps: Deps, world:
     deps.hub.resync_all()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(_collect(updates, 1), 0.3)
+
+
+async def test_caught_up_stream_hands_delivery_to_the_feed_without_gap_or_double(
+    deps: Deps, world: World
+) -> None:
+    request = await approved_request(deps, world)
+    await act(deps, world, request, 3)
+    delivered: list[str] = []
+    got_all = asyncio.Event()
+
+    async def send(payload: str) -> None:
+        delivered.append(payload)
+        if len(delivered) == 7:
+            got_all.set()
+
+    direct = streams.DirectDelivery("key", lambda event: str(event.seq), send)
+    viewer = world.actors["contoso-admin"]
+    stream = await streams.activity(
+        deps, viewer, still_valid(viewer), str(request.id), 0, direct=direct
+    )
+    # The replay is yielded as usual …
+    assert await take(stream, 3) == [1, 2, 3]
+    # … then, caught up, the stream parks and the feed writes the rest.
+    parked = asyncio.create_task(anext(stream))
+    await act(deps, world, request, 7)
+    async with asyncio.timeout(10):
+        await got_all.wait()
+    assert delivered == [str(seq) for seq in range(4, 11)]
+    assert not parked.done()
+    parked.cancel()
+
+
+async def test_direct_subscriber_that_falls_behind_is_ended_not_buffered(
+    deps: Deps, world: World
+) -> None:
+    small = Deps(clock=deps.clock, broker=deps.broker, hub=deps.hub)
+    small.feeds = Feeds(small.hub, capacity=3)
+    request = await approved_request(small, world)
+    stuck = asyncio.Event()
+
+    async def send(payload: str) -> None:
+        await stuck.wait()  # a client that never reads
+
+    direct = streams.DirectDelivery("key", lambda event: str(event.seq), send)
+    viewer = world.actors["contoso-admin"]
+    stream = await streams.activity(
+        small, viewer, still_valid(viewer), str(request.id), 0, direct=direct
+    )
+    parked = asyncio.create_task(anext(stream))
+    # More events than the feed keeps, while the client reads nothing.
+    await act(small, world, request, 7)
+    stuck.set()
+    with pytest.raises(RateLimited):
+        async with asyncio.timeout(10):
+            await parked

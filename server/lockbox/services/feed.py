@@ -139,10 +139,9 @@ class ActivityFeed:
             bell.drain()
             try:
                 await self._refresh()
+                await self._deliver()
             except Exception:
-                log.exception("activity feed could not read; retrying on the next wake-up")
-                continue
-            await self._deliver()
+                log.exception("activity feed could not deliver; retrying on the next wake-up")
 
     async def _deliver(self) -> None:
         while self.sinks:

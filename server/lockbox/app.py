@@ -18,9 +18,9 @@ from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
-from lockbox.domain.ratelimit import RateLimiter
 from lockbox.realtime.broker import Broker, broker_from_url
 from lockbox.realtime.hub import Hub
+from lockbox.realtime.ratelimit import rate_limit_for
 from lockbox.services import lockouts, sweeper
 from lockbox.services.deps import Deps
 from lockbox.settings import Settings
@@ -79,7 +79,9 @@ def create_app(
         clock=clock or SystemClock(),
         broker=broker or broker_from_url(settings.broker_url),
         hub=Hub(),
-        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        limiter=rate_limit_for(
+            settings.broker_url, settings.rate_limit_per_second, settings.rate_limit_burst
+        ),
     )
 
     binding = db.Binding()
@@ -97,6 +99,7 @@ def create_app(
             )
             stack.callback(setattr, binding, "context", None)
             await stack.enter_async_context(running_broker(deps.broker, deps.hub))
+            stack.push_async_callback(deps.limiter.close)
             await stack.enter_async_context(
                 background("sweeper", lambda: sweeper.run(deps, settings.sweep_interval_seconds))
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +48,7 @@ class Context:
         caller's rate limit."""
         if self._session is None or self.is_websocket:
             self._session = await auth.authenticate(self.authorization())
-            self.deps.limiter.check(self._session.actor.id, time.monotonic())
+            await self.deps.limiter.check(self._session.actor.id)
         return self._session.actor
 
     async def still_authenticated(self) -> Actor:

@@ -6,17 +6,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lockbox.clock import Clock, SystemClock
-from lockbox.domain.ratelimit import RateLimiter
 from lockbox.realtime.broker import Broker, MemoryBroker
 from lockbox.realtime.hub import Hub, Message
+from lockbox.realtime.ratelimit import LocalRateLimit, RateLimit
 from lockbox.services.feed import Feeds
 
 if TYPE_CHECKING:
     from lockbox.services.gate import GroupCommit
 
 
-def _no_limit() -> RateLimiter:
-    return RateLimiter(rate=0, burst=0)
+def _no_limit() -> RateLimit:
+    return LocalRateLimit(rate=0, burst=0)
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Deps:
     clock: Clock = field(default_factory=SystemClock)
     broker: Broker = field(default_factory=MemoryBroker)
     hub: Hub = field(default_factory=Hub)
-    limiter: RateLimiter = field(default_factory=_no_limit)
+    limiter: RateLimit = field(default_factory=_no_limit)
     feeds: Feeds = field(init=False)
     group_commit: GroupCommit = field(init=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -64,25 +64,31 @@ class LockboxSettings:
     max_access_seconds: int
 
 
+def stored(attribute: str) -> Any:
+    """A field whose value is the wrapped row's attribute, as stored."""
+
+    def resolve(root: Any) -> Any:
+        return getattr(root.row, attribute)
+
+    return strawberry.field(resolver=resolve)
+
+
+def identifier() -> Any:
+    """The row's primary key as a GraphQL ID."""
+
+    def resolve(root: Any) -> strawberry.ID:
+        return strawberry.ID(str(root.row.id))
+
+    return strawberry.field(resolver=resolve)
+
+
 @strawberry.type(name="Tenant")
 class TenantType:
     row: strawberry.Private[models.Tenant]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def lockbox_enabled(self) -> bool:
-        return self.row.lockbox_enabled
-
-    @strawberry.field
-    def resource_roots(self) -> list[str]:
-        return list(self.row.resource_roots)
+    id: strawberry.ID = identifier()
+    name: str = stored("name")
+    lockbox_enabled: bool = stored("lockbox_enabled")
+    resource_roots: list[str] = stored("resource_roots")
 
     @strawberry.field
     def settings(self) -> LockboxSettings:
@@ -96,22 +102,10 @@ class TenantType:
 @strawberry.type(name="Principal")
 class PrincipalType:
     row: strawberry.Private[models.Principal]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def email(self) -> str | None:
-        return self.row.email
-
-    @strawberry.field
-    def role(self) -> Role:  # type: ignore[valid-type]
-        return DomainRole(self.row.role)
+    id: strawberry.ID = identifier()
+    name: str = stored("name")
+    email: str | None = stored("email")
+    role: Role = stored("role")  # type: ignore[valid-type]
 
     @strawberry.field
     async def tenant(self, info: LockboxInfo) -> TenantType | None:
@@ -119,26 +113,15 @@ class PrincipalType:
             return None
         return TenantType(row=await info.context.loaders.tenant_of(self.row.tenant_id))
 
-    @strawberry.field
-    def scopes(self) -> list[str]:
-        return list(self.row.scopes)
+    scopes: list[str] = stored("scopes")
 
 
 @strawberry.type(name="SupportTicket")
 class SupportTicketType:
     row: strawberry.Private[models.SupportTicket]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
-
-    @strawberry.field
-    def is_open(self) -> bool:
-        return self.row.is_open
+    id: strawberry.ID = identifier()
+    title: str = stored("title")
+    is_open: bool = stored("is_open")
 
     @strawberry.field
     async def tenant(self, info: LockboxInfo) -> TenantType:
@@ -172,10 +155,7 @@ def parse_request_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | Non
 @strawberry.type(name="AccessRequest")
 class AccessRequestType:
     row: strawberry.Private[models.AccessRequest]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    id: strawberry.ID = identifier()
 
     @strawberry.field
     async def tenant(self, info: LockboxInfo) -> TenantType:
@@ -189,33 +169,17 @@ class AccessRequestType:
     async def engineer(self, info: LockboxInfo) -> PrincipalType:
         return PrincipalType(row=await info.context.loaders.principal_of(self.row.engineer_id))
 
-    @strawberry.field
-    def resources(self) -> list[str]:
-        return list(self.row.resources)
-
-    @strawberry.field
-    def justification(self) -> str:
-        return self.row.justification
-
-    @strawberry.field
-    def duration_seconds(self) -> int:
-        return self.row.duration_seconds
+    resources: list[str] = stored("resources")
+    justification: str = stored("justification")
+    duration_seconds: int = stored("duration_seconds")
 
     @strawberry.field
     def status(self, info: LockboxInfo) -> AccessRequestStatus:  # type: ignore[valid-type]
         return request_service.status_of(self.row, info.context.deps.clock.now())
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def expires_at(self) -> datetime:
-        return self.row.expires_at
-
-    @strawberry.field
-    def decided_at(self) -> datetime | None:
-        return self.row.decided_at
+    created_at: datetime = stored("created_at")
+    expires_at: datetime = stored("expires_at")
+    decided_at: datetime | None = stored("decided_at")
 
     @strawberry.field
     async def decided_by(self, info: LockboxInfo) -> PrincipalType | None:
@@ -223,17 +187,9 @@ class AccessRequestType:
             return None
         return PrincipalType(row=await info.context.loaders.principal_of(self.row.decided_by_id))
 
-    @strawberry.field
-    def decision_reason(self) -> str | None:
-        return self.row.decision_reason
-
-    @strawberry.field
-    def access_starts_at(self) -> datetime | None:
-        return self.row.access_starts_at
-
-    @strawberry.field
-    def access_ends_at(self) -> datetime | None:
-        return self.row.access_ends_at
+    decision_reason: str | None = stored("decision_reason")
+    access_starts_at: datetime | None = stored("access_starts_at")
+    access_ends_at: datetime | None = stored("access_ends_at")
 
     @strawberry.field
     async def activity(
@@ -254,18 +210,13 @@ def activity_cursor(row: models.ActivityEvent) -> str:
 @strawberry.type(name="ActivityEvent")
 class ActivityEventType:
     row: strawberry.Private[models.ActivityEvent]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    id: strawberry.ID = identifier()
 
     @strawberry.field
     def cursor(self) -> str:
         return activity_cursor(self.row)
 
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
+    at: datetime = stored("at")
 
     @strawberry.field
     async def request(self, info: LockboxInfo) -> AccessRequestType:
@@ -275,25 +226,11 @@ class ActivityEventType:
     async def engineer(self, info: LockboxInfo) -> PrincipalType:
         return PrincipalType(row=await info.context.loaders.principal_of(self.row.engineer_id))
 
-    @strawberry.field
-    def resource(self) -> str:
-        return self.row.resource
-
-    @strawberry.field
-    def action(self) -> str:
-        return self.row.action
-
-    @strawberry.field
-    def allowed(self) -> bool:
-        return self.row.allowed
-
-    @strawberry.field
-    def denial_reason(self) -> str | None:
-        return self.row.denial_reason
-
-    @strawberry.field
-    def detail(self) -> JSON | None:
-        return cast(JSON, self.row.detail)
+    resource: str = stored("resource")
+    action: str = stored("action")
+    allowed: bool = stored("allowed")
+    denial_reason: str | None = stored("denial_reason")
+    detail: JSON | None = stored("detail")
 
 
 @strawberry.type
@@ -310,22 +247,10 @@ def audit_cursor(row: models.AuditEvent) -> str:
 @strawberry.type(name="AuditEvent")
 class AuditEventType:
     row: strawberry.Private[models.AuditEvent]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def seq(self) -> int:
-        return int(self.row.seq)
-
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
-
-    @strawberry.field
-    def action(self) -> str:
-        return self.row.action
+    id: strawberry.ID = identifier()
+    seq: int = stored("seq")
+    at: datetime = stored("at")
+    action: str = stored("action")
 
     @strawberry.field
     async def actor(self, info: LockboxInfo) -> PrincipalType | None:
@@ -338,14 +263,6 @@ class AuditEventType:
     def request_id(self) -> strawberry.ID | None:
         return None if self.row.request_id is None else strawberry.ID(str(self.row.request_id))
 
-    @strawberry.field
-    def detail(self) -> JSON | None:
-        return cast(JSON, self.row.detail)
-
-    @strawberry.field
-    def hash(self) -> str:
-        return self.row.hash
-
-    @strawberry.field
-    def prev_hash(self) -> str | None:
-        return self.row.prev_hash
+    detail: JSON | None = stored("detail")
+    hash: str = stored("hash")
+    prev_hash: str | None = stored("prev_hash")

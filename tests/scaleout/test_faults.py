@@ -33,15 +33,6 @@ from tests.scaleout.procs import (
 )
 from tests.support import LEGACY_WS, TRANSPORT_WS, GraphQLHttp, WsClient
 
-if os.environ.get("LOCKBOX_TEST_STACK") != "postgres" or not os.environ.get(
-    "LOCKBOX_TEST_REDIS_URL"
-):
-    pytest.skip(
-        "scale-out tests need PostgreSQL and Redis "
-        "(LOCKBOX_TEST_STACK=postgres and LOCKBOX_TEST_REDIS_URL)",
-        allow_module_level=True,
-    )
-
 ENGINEER = "engineer-alice"
 OUTAGE_SECONDS = 1.5  # longer than the broker's reconnect interval (0.5 s)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 import uuid
@@ -12,22 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
-
 from lockbox.store.models import AccessRequest, AuditEvent
 from tests.conftest import Stack, World
 from tests.scaleout import flows
 from tests.scaleout.procs import ServerProcess, lockbox_servers, run_lockbox
 from tests.support import GraphQLHttp
-
-if os.environ.get("LOCKBOX_TEST_STACK") != "postgres" or not os.environ.get(
-    "LOCKBOX_TEST_REDIS_URL"
-):
-    pytest.skip(
-        "scale-out tests need PostgreSQL and Redis "
-        "(LOCKBOX_TEST_STACK=postgres and LOCKBOX_TEST_REDIS_URL)",
-        allow_module_level=True,
-    )
 
 ENGINEER = "engineer-alice"
 DECIDERS = ("contoso-admin", "contoso-approver-prod")

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import Stack, World
 from tests.scaleout.procs import lockbox_servers
 from tests.support import GraphQLHttp
-
-if os.environ.get("LOCKBOX_TEST_STACK") != "postgres" or not os.environ.get(
-    "LOCKBOX_TEST_REDIS_URL"
-):
-    pytest.skip(
-        "scale-out tests need PostgreSQL and Redis "
-        "(LOCKBOX_TEST_STACK=postgres and LOCKBOX_TEST_REDIS_URL)",
-        allow_module_level=True,
-    )
 
 
 async def test_a_callers_budget_is_shared_by_every_process(

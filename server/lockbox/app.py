@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,21 @@ async def running_broker(broker: Broker, hub: Hub) -> AsyncIterator[None]:
         await broker.close()
 
 
+Worker = Callable[[Deps], Coroutine[Any, Any, None]]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     clock: Clock | None = None,
     broker: Broker | None = None,
+    workers: Sequence[Worker] = (),
 ) -> Starlette:
-    """Build the app. Nothing connects until the lifespan starts."""
+    """Build the app. Nothing connects until the lifespan starts.
+
+    `workers` run in the background for the app's lifetime, with its
+    database and services (the demo's simulated engineer is one).
+    """
     settings = settings or Settings.from_env()
     deps = Deps(
         clock=clock or SystemClock(),
@@ -106,6 +115,8 @@ def create_app(
             await stack.enter_async_context(
                 background("lockouts", lambda: lockouts.watch(deps, settings.lockout_poll_seconds))
             )
+            for worker in workers:
+                await stack.enter_async_context(background("worker", partial(worker, deps)))
             yield
 
     async def dashboard(request: Request) -> FileResponse:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -127,7 +127,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
     url = f"sqlite://{folder / 'demo.db'}"
     settings = settings.with_overrides(database_url=url, broker_url="memory://")
     world = await _with_database(url, lambda: demo_world.seed(Deps()), migrate=True)
-    app = create_app(settings)
+    app = create_app(settings, workers=[lambda deps: simulate(deps, world, tick_seconds=args.tick)])
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", **UVICORN_OPTIONS
@@ -141,17 +141,10 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
         await asyncio.sleep(0.05)
     base = f"http://{settings.host}:{settings.port}"
     print(_demo_banner(base, url, world), flush=True)
-    # The engineer works outside any request, so the server's per-request
-    # database binding does not reach it: give it a connection of its own
-    # (a task keeps the database context current when it was created).
-    async with db.database(url):
-        engineer = asyncio.create_task(simulate(app.state.deps, world, tick_seconds=args.tick))
-        try:
-            await serving
-        finally:
-            engineer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await engineer
+    try:
+        await serving
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _demo_banner(base: str, url: str, world: dict[str, Any]) -> str:

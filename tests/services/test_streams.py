@@ -262,3 +262,51 @@ async def test_direct_subscriber_that_falls_behind_is_ended_not_buffered(
     with pytest.raises(RateLimited):
         async with asyncio.timeout(10):
             await parked
+
+
+async def test_a_subscriber_that_stops_reading_does_not_hold_up_the_others(
+    deps: Deps, world: World
+) -> None:
+    quick = Deps(clock=deps.clock, broker=deps.broker, hub=deps.hub)
+    quick.feeds = Feeds(quick.hub, stall_seconds=0.2)
+    request = await approved_request(quick, world)
+    viewer = world.actors["contoso-admin"]
+    never = asyncio.Event()
+    healthy: list[str] = []
+    three = asyncio.Event()
+
+    async def stuck_send(payload: str) -> None:
+        await never.wait()  # a socket whose buffer never drains
+
+    async def healthy_send(payload: str) -> None:
+        healthy.append(payload)
+        if len(healthy) == 3:
+            three.set()
+
+    stuck = await streams.activity(
+        quick,
+        viewer,
+        still_valid(viewer),
+        str(request.id),
+        0,
+        direct=streams.DirectDelivery("k", lambda e: str(e.seq), stuck_send),
+    )
+    fine = await streams.activity(
+        quick,
+        viewer,
+        still_valid(viewer),
+        str(request.id),
+        0,
+        direct=streams.DirectDelivery("k", lambda e: str(e.seq), healthy_send),
+    )
+    stuck_parked = asyncio.create_task(anext(stuck))
+    fine_parked = asyncio.create_task(anext(fine))
+    await act(quick, world, request, 3)
+    with pytest.raises(RateLimited, match="not reading"):
+        async with asyncio.timeout(10):
+            await stuck_parked
+    async with asyncio.timeout(10):
+        await three.wait()
+    assert healthy == ["1", "2", "3"]
+    assert not fine_parked.done()
+    fine_parked.cancel()

@@ -60,7 +60,13 @@ class Sink:
 
 class ActivityFeed:
     def __init__(
-        self, request_id: uuid.UUID, hub: Hub, inbox: Inbox, start: int, capacity: int
+        self,
+        request_id: uuid.UUID,
+        hub: Hub,
+        inbox: Inbox,
+        start: int,
+        capacity: int,
+        stall_seconds: float,
     ) -> None:
         self.request_id = request_id
         self.events: deque[ActivityEvent] = deque(maxlen=capacity)
@@ -75,6 +81,10 @@ class ActivityFeed:
         self.sinks: set[Sink] = set()
         self._writer: asyncio.Task[None] | None = None
         self._writer_bell: Inbox | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._stall_seconds = stall_seconds
+        # The sink being written to, and since when (see _watch).
+        self._sending: tuple[Sink, float] | None = None
 
     def _buffered_after(self, position: int, limit: int) -> list[ActivityEvent]:
         # Buffered sequence numbers are consecutive, so index by arithmetic.
@@ -111,14 +121,20 @@ class ActivityFeed:
         """Start writing events after `sink.position` to the sink."""
         self.sinks.add(sink)
         if self._writer is None or self._writer.done():
-            self._writer_bell = self._hub.subscribe_inbox(
-                activity_topic(self.request_id), keep_messages=False
-            )
-            self._writer = asyncio.create_task(self._write(self._writer_bell))
+            self._start_writer()
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch())
         # Events may have been committed since the sink's last read, with
         # their wake-up already consumed: look once more.
         assert self._writer_bell is not None
         self._writer_bell.ring_resync()
+
+    def _start_writer(self) -> None:
+        if self._writer_bell is None:
+            self._writer_bell = self._hub.subscribe_inbox(
+                activity_topic(self.request_id), keep_messages=False
+            )
+        self._writer = asyncio.create_task(self._write(self._writer_bell))
 
     def detach(self, sink: Sink) -> None:
         sink.active = False
@@ -126,10 +142,11 @@ class ActivityFeed:
 
     async def close(self) -> None:
         self._hub.unsubscribe_inbox(self._inbox)
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        for task in (self._watchdog, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._writer_bell is not None:
             self._hub.unsubscribe_inbox(self._writer_bell)
 
@@ -143,7 +160,40 @@ class ActivityFeed:
             except Exception:
                 log.exception("activity feed could not deliver; retrying on the next wake-up")
 
+    async def _watch(self) -> None:
+        """Cut off a subscriber whose socket has stopped taking frames.
+
+        A send waits while the socket's write buffer is full; one client that
+        stops reading would otherwise hold up every other subscriber of the
+        request. Checked from outside the writer, so the hot path only notes
+        which sink it is writing to.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._stall_seconds / 2)
+            sending = self._sending
+            if sending is None or loop.time() - sending[1] < self._stall_seconds:
+                continue
+            sink = sending[0]
+            self.detach(sink)
+            sink.fail(
+                RateLimited(
+                    "engineerActivity ended: the client is not reading; "
+                    "subscribe again with the last cursor",
+                    retry_after_seconds=1,
+                )
+            )
+            assert self._writer is not None
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._sending = None
+            self._start_writer()
+            assert self._writer_bell is not None
+            self._writer_bell.ring_resync()
+
     async def _deliver(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.sinks:
             behind = min(sink.position for sink in self.sinks)
             batch = self._buffered_after(behind, FETCH_BATCH)
@@ -166,11 +216,14 @@ class ActivityFeed:
                     payload = rendered.get(sink.render_key)
                     if payload is None:
                         payload = rendered[sink.render_key] = sink.render(event)
+                    self._sending = (sink, loop.time())
                     try:
                         await sink.send(payload)
                     except Exception:  # the socket is gone; its task ends it
                         self.detach(sink)
                         continue
+                    finally:
+                        self._sending = None
                     sink.position = event.seq
             if len(batch) < FETCH_BATCH:
                 return
@@ -179,9 +232,10 @@ class ActivityFeed:
 class Feeds:
     """The live feeds of this process, one per watched request."""
 
-    def __init__(self, hub: Hub, capacity: int = 1000) -> None:
+    def __init__(self, hub: Hub, capacity: int = 1000, stall_seconds: float = 5.0) -> None:
         self._hub = hub
         self._capacity = capacity
+        self._stall_seconds = stall_seconds
         self._feeds: dict[uuid.UUID, ActivityFeed] = {}
 
     def open(self, request_id: uuid.UUID, start: int) -> FeedLease:
@@ -192,7 +246,9 @@ class Feeds:
         feed = self._feeds.get(request_id)
         if feed is None:
             inbox = self._hub.subscribe_inbox(activity_topic(request_id), keep_messages=False)
-            feed = ActivityFeed(request_id, self._hub, inbox, start, self._capacity)
+            feed = ActivityFeed(
+                request_id, self._hub, inbox, start, self._capacity, self._stall_seconds
+            )
             self._feeds[request_id] = feed
         feed.subscribers += 1
         return feed

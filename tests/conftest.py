@@ -60,7 +60,8 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-async def _pg_admin(statement: str) -> None:
+async def pg_admin(statement: str) -> None:
+    """Run one statement on the PostgreSQL server (CREATE/DROP DATABASE)."""
     assert POSTGRES_URL is not None
     connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
     try:
@@ -81,11 +82,11 @@ def postgres_template() -> Iterator[str]:
     """A migrated database that each test's database is copied from."""
     assert POSTGRES_URL is not None
     name = f"lockbox_template_{os.getpid()}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     asyncio.run(db.migrate(with_database(POSTGRES_URL, name)))
     yield name
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -99,12 +100,12 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     assert POSTGRES_URL is not None
     template = request.getfixturevalue("postgres_template")
     name = f"lockbox_test_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     broker = f"{REDIS_URL}?channel=lockbox-test-{name}" if REDIS_URL else "memory://"
     try:
         yield Stack("postgres", with_database(POSTGRES_URL, name), broker)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, STACK, Stack, with_database
+from tests.conftest import POSTGRES_URL, REDIS_URL, STACK, Stack, pg_admin, with_database
 from tests.e2e.cli_support import Lockbox
 
 
@@ -18,15 +17,6 @@ from tests.e2e.cli_support import Lockbox
 def lockbox(tmp_path: Path) -> Lockbox:
     """The installed `lockbox` script, run in the test's scratch folder."""
     return Lockbox(tmp_path)
-
-
-async def _pg_admin(statement: str) -> None:
-    assert POSTGRES_URL is not None
-    connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture
@@ -37,9 +27,9 @@ def empty_database(tmp_path: Path) -> Iterator[Stack]:
         return
     assert POSTGRES_URL is not None
     name = f"lockbox_empty_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     broker = f"{REDIS_URL}?channel=lockbox-test-{name}" if REDIS_URL else "memory://"
     try:
         yield Stack("postgres", with_database(POSTGRES_URL, name), broker)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -140,7 +140,3 @@ class Hub:
         for inboxes in tuple(self._by_topic.values()):
             for inbox in tuple(inboxes):
                 inbox.ring_resync()
-
-    @property
-    def subscriber_count(self) -> int:
-        return len({inbox for inboxes in self._by_topic.values() for inbox in inboxes})

@@ -6,7 +6,6 @@ so they take no Actor. Changes that concern a tenant are audited in its chain.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from lockbox.domain.errors import BadUserInput, NotFound
@@ -168,10 +167,3 @@ async def set_ticket_open(ticket_id: str, is_open: bool) -> SupportTicket:
     await store.set_ticket_open(ticket.id, is_open)
     ticket.is_open = is_open
     return ticket
-
-
-def _uuid(value: str) -> uuid.UUID:
-    key = store.as_uuid(value)
-    if key is None:
-        raise NotFound(f"{value} is not a known id")
-    return key

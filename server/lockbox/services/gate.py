@@ -116,6 +116,10 @@ async def _decide_all(batch: list[_Call]) -> list[ActivityEvent | LockboxError]:
             outcomes.append(await _decide(call, locked))
         except LockboxError as refusal:
             outcomes.append(refusal)
+    for request_id in _newest(outcomes):
+        request = locked[request_id]
+        assert request is not None
+        await store.save_activity_seq(request)
     return outcomes
 
 

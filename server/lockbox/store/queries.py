@@ -324,10 +324,17 @@ async def requests_due(now: datetime, limit: int) -> list[AccessRequest]:
 
 
 async def append_activity(request: AccessRequest, **values: Any) -> ActivityEvent:
-    """Record an activity event on a request locked by `lock_request`."""
+    """Record an activity event on a request locked by `lock_request`.
+
+    The request's counter advances in memory; `save_activity_seq` writes it
+    once, however many events the transaction records.
+    """
     request.activity_seq += 1
-    await AccessRequest.filter(id=request.id).update(activity_seq=request.activity_seq)
     return await ActivityEvent.create(request_id=request.id, seq=request.activity_seq, **values)
+
+
+async def save_activity_seq(request: AccessRequest) -> None:
+    await AccessRequest.filter(id=request.id).update(activity_seq=request.activity_seq)
 
 
 async def activity_after(request_id: uuid.UUID, after_seq: int, limit: int) -> list[ActivityEvent]:

@@ -108,7 +108,7 @@ class RedisBroker:
                 await asyncio.sleep(self._retry_seconds)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def publish(self, topic: str, message: Message) -> None:
         payload = json.dumps({"topic": topic, "message": message}, separators=(",", ":"))

@@ -27,7 +27,7 @@ from lockbox.clock import ManualClock
 from lockbox.domain.policy import Actor
 from lockbox.realtime.broker import broker_from_url
 from lockbox.realtime.hub import Hub
-from lockbox.services import demo
+from lockbox.services import demo_world
 from lockbox.services.auth import actor_of
 from lockbox.services.deps import Deps
 from lockbox.settings import Settings
@@ -150,7 +150,7 @@ class World:
 
 @pytest.fixture
 async def world(deps: Deps) -> World:
-    raw = await demo.seed(deps)
+    raw = await demo_world.seed(deps)
     actors: dict[str, Actor] = {}
     for name in raw["principals"]:
         principal = await store.principal_by_name(name)

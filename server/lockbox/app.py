@@ -19,9 +19,9 @@ from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
+from lockbox.ratelimit import rate_limit_for
 from lockbox.realtime.broker import Broker, broker_from_url
 from lockbox.realtime.hub import Hub
-from lockbox.realtime.ratelimit import rate_limit_for
 from lockbox.services import lockouts, sweeper
 from lockbox.services.deps import Deps
 from lockbox.settings import Settings

@@ -145,8 +145,10 @@ async def test_invalid_request_input_is_rejected_naming_the_field(live: Live, wo
     ]["id"]
 
 
-async def test_request_on_a_closed_ticket_is_bad_input(live: Live, world: World) -> None:
-    await admin.set_ticket_open(world.ticket("contoso"), False)
+async def test_request_on_a_closed_ticket_is_bad_input(
+    live: Live, world: World, deps: Deps
+) -> None:
+    await admin.set_ticket_open(deps, world.ticket("contoso"), False)
 
     error = await live.http.error(
         world.token("engineer-alice"), CREATE_ONLY_ID, input=request_input(world)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from lockbox.api.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from lockbox.api.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from lockbox.services import gate
 from lockbox.services.deps import Deps
 from tests.api.helpers import APPROVED_BY_ADMIN, PROD, seed_request

@@ -85,7 +85,7 @@ async def test_page_of_pending_requests_costs_the_same_statements_at_any_size(
     deps: Deps, world: World
 ) -> None:
     tickets = [world.ticket("contoso")] + [
-        str((await admin.create_ticket("contoso", f"incident {n}")).id) for n in range(2)
+        str((await admin.create_ticket(deps, "contoso", f"incident {n}")).id) for n in range(2)
     ]
     for n in range(60):
         await seed_request(

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from lockbox.domain.errors import InvalidState
 from lockbox.domain.lifecycle import (
-    TERMINAL,
+    DEADLINES,
     TRANSITIONS,
     Action,
+    Columns,
+    Party,
+    RequestState,
     Status,
+    Step,
+    due_action,
     effective_status,
     next_status,
+    transition_for,
 )
 
 # The contract's lifecycle, written out independently of the code under test.
 ALLOWED: dict[tuple[Status, Action], Status] = {
     (Status.PENDING, Action.APPROVE): Status.APPROVED,
+    (Status.PENDING, Action.AUTO_APPROVE): Status.APPROVED,
     (Status.PENDING, Action.DENY): Status.DENIED,
     (Status.PENDING, Action.CANCEL): Status.CANCELED,
     (Status.PENDING, Action.EXPIRE): Status.EXPIRED,
@@ -54,17 +62,17 @@ def test_statuses_are_exactly_the_contract_enum() -> None:
     ]
 
 
-def test_the_table_covers_all_49_pairs_split_into_7_allowed_and_42_refused() -> None:
-    assert len(ALL_PAIRS) == len(Status) * len(Action) == 49
-    assert len(ALLOWED) == 7
-    assert len(FORBIDDEN_PAIRS) == 42
+def test_the_table_covers_all_56_pairs_split_into_8_allowed_and_48_refused() -> None:
+    assert len(ALL_PAIRS) == len(Status) * len(Action) == 56
+    assert len(ALLOWED) == 8
+    assert len(FORBIDDEN_PAIRS) == 48
 
 
 def test_transition_table_matches_the_contract_exactly() -> None:
     flattened = {
-        (status, action): target
+        (status, action): transition.target
         for status, actions in TRANSITIONS.items()
-        for action, target in actions.items()
+        for action, transition in actions.items()
     }
     assert flattened == ALLOWED
 
@@ -99,9 +107,8 @@ def test_invalid_state_message_reads_naturally() -> None:
 
 
 def test_terminal_statuses_are_denied_expired_revoked_completed_canceled() -> None:
-    assert set(TERMINAL) == EXPECTED_TERMINAL
-    assert Status.PENDING not in TERMINAL
-    assert Status.APPROVED not in TERMINAL
+    terminal = set(Status) - TRANSITIONS.keys()
+    assert terminal == EXPECTED_TERMINAL
 
 
 @pytest.mark.parametrize("status", sorted(EXPECTED_TERMINAL), ids=str)
@@ -220,3 +227,75 @@ def test_effective_status_compares_instants_not_wall_clocks() -> None:
     plus_two = EXPIRES.astimezone(timezone(timedelta(hours=2)))
     assert effective_status(Status.PENDING, plus_two, EXPIRES, None) is Status.EXPIRED
     assert effective_status(Status.PENDING, plus_two - TICK, EXPIRES, None) is Status.PENDING
+
+
+# --- the table's other columns: who acts, what is written, when the clock acts ---
+
+REQUEST = RequestState("req-5", Status.PENDING, EXPIRES, None, 3600)
+STEP = Step(actor_id="approver-1", reason="looks right", now=T0)
+
+
+def test_people_take_the_actions_people_may_take_and_the_clock_the_rest() -> None:
+    parties = {
+        action: transition.by
+        for actions in TRANSITIONS.values()
+        for action, transition in actions.items()
+    }
+    assert parties == {
+        Action.APPROVE: Party.DECIDER,
+        Action.DENY: Party.DECIDER,
+        Action.REVOKE: Party.DECIDER,
+        Action.CANCEL: Party.ENGINEER,
+        Action.RELEASE: Party.ENGINEER,
+        Action.EXPIRE: Party.CLOCK,
+        Action.COMPLETE: Party.CLOCK,
+        Action.AUTO_APPROVE: Party.LOCKBOX,
+    }
+
+
+def test_every_clock_action_has_a_deadline_and_every_deadline_a_clock_action() -> None:
+    clock = {
+        (status, action)
+        for status, actions in TRANSITIONS.items()
+        for action, transition in actions.items()
+        if transition.by is Party.CLOCK
+    }
+    assert {(d.status, d.action) for d in DEADLINES} == clock
+
+
+def test_each_transition_is_audited_under_the_name_of_its_outcome() -> None:
+    for actions in TRANSITIONS.values():
+        for transition in actions.values():
+            assert transition.audit.value == f"request.{transition.target.value.lower()}"
+
+
+def test_approval_opens_a_window_of_the_requested_duration_and_records_the_decider() -> None:
+    transition = transition_for(REQUEST, Action.APPROVE, T0)
+    assert transition.writes(REQUEST, STEP) == Columns(
+        decided_at=T0,
+        decided_by_id="approver-1",
+        decision_reason="looks right",
+        access_starts_at=T0,
+        access_ends_at=T0 + timedelta(hours=1),
+    )
+
+
+def test_revocation_closes_the_window_now_and_keeps_the_approval_on_record() -> None:
+    approved = replace(REQUEST, status=Status.APPROVED, access_ends_at=T0 + timedelta(hours=1))
+    transition = transition_for(approved, Action.REVOKE, T0)
+    unexplained = transition.writes(approved, replace(STEP, reason=None))
+    assert unexplained == Columns(access_ends_at=T0)  # decided_* untouched
+
+
+def test_people_act_on_the_status_the_clock_reads_the_clock_on_the_stored_one() -> None:
+    late = EXPIRES + TICK
+    with pytest.raises(InvalidState, match="cannot approve request req-5: it is EXPIRED"):
+        transition_for(REQUEST, Action.APPROVE, late)
+    assert transition_for(REQUEST, Action.EXPIRE, late).target is Status.EXPIRED
+
+
+def test_the_clock_does_not_act_before_its_deadline() -> None:
+    with pytest.raises(InvalidState, match="cannot expire request req-5: it is not due yet"):
+        transition_for(REQUEST, Action.EXPIRE, EXPIRES - TICK)
+    assert due_action(REQUEST, EXPIRES - TICK) is None
+    assert due_action(REQUEST, EXPIRES) is Action.EXPIRE

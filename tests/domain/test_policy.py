@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lockbox.domain.errors import Forbidden
+from lockbox.domain.lifecycle import Party
 from lockbox.domain.policy import (
     Actor,
     RequestFacts,
@@ -14,6 +15,7 @@ from lockbox.domain.policy import (
     can_see,
     require_decider,
     require_own_engineer,
+    require_party,
     require_role,
 )
 
@@ -211,7 +213,16 @@ def test_audit_log_is_read_by_tenant_admins_and_auditors(role: Role, reads: bool
     assert can_read_audit(actor("x", role, CONTOSO)) is reads
 
 
-@pytest.mark.parametrize("role", list(Role), ids=str)
-def test_tenant_side_is_admin_approver_auditor(role: Role) -> None:
-    expected = role in {Role.TENANT_ADMIN, Role.APPROVER, Role.AUDITOR}
-    assert actor("x", role, CONTOSO).is_tenant_side is expected
+@pytest.mark.parametrize("party", [Party.CLOCK, Party.LOCKBOX], ids=str)
+def test_nobody_acts_for_the_clock_or_lockbox(party: Party) -> None:
+    request = RequestFacts("req-1", CONTOSO, "eng-1", ("/subscriptions/contoso-prod",))
+    require_party(None, request, party, "expire")
+    with pytest.raises(Forbidden, match="that is for the"):
+        require_party(actor("admin", Role.TENANT_ADMIN, CONTOSO), request, party, "expire")
+
+
+@pytest.mark.parametrize("party", [Party.DECIDER, Party.ENGINEER], ids=str)
+def test_people_s_actions_need_a_person(party: Party) -> None:
+    request = RequestFacts("req-1", CONTOSO, "eng-1", ("/subscriptions/contoso-prod",))
+    with pytest.raises(Forbidden):
+        require_party(None, request, party, "approve")

@@ -10,11 +10,12 @@ import pytest
 from lockbox.domain.errors import NotFound, RateLimited, Unauthenticated
 from lockbox.domain.lifecycle import Action, Status
 from lockbox.domain.policy import Actor
+from lockbox.realtime.direct import DirectDelivery
+from lockbox.realtime.feed import Feeds
 from lockbox.realtime.hub import Hub
 from lockbox.services import admin, gate, requests, streams
 from lockbox.services.auth import authenticate
 from lockbox.services.deps import Deps
-from lockbox.services.feed import Feeds
 from lockbox.store.models import AccessRequest, ActivityEvent
 from tests.conftest import World
 
@@ -167,7 +168,7 @@ async def test_request_updates_show_each_status_change_to_those_who_see_it(
     unseen.cancel()
 
 
-async def _collect(stream: AsyncIterator[AccessRequest], n: int) -> list[Status]:
+async def _collect(stream: AsyncIterator[streams.RequestChange], n: int) -> list[Status]:
     out: list[Status] = []
     async with asyncio.timeout(10):
         while len(out) < n:
@@ -222,7 +223,7 @@ async def test_caught_up_stream_hands_delivery_to_the_feed_without_gap_or_double
         if len(delivered) == 7:
             got_all.set()
 
-    direct = streams.DirectDelivery("key", lambda event: str(event.seq), send)
+    direct = DirectDelivery("key", lambda event: str(event.seq), send)
     viewer = world.actors["contoso-admin"]
     stream = await streams.activity(
         deps, viewer, still_valid(viewer), str(request.id), 0, direct=direct
@@ -250,7 +251,7 @@ async def test_direct_subscriber_that_falls_behind_is_ended_not_buffered(
     async def send(payload: str) -> None:
         await stuck.wait()  # a client that never reads
 
-    direct = streams.DirectDelivery("key", lambda event: str(event.seq), send)
+    direct = DirectDelivery("key", lambda event: str(event.seq), send)
     viewer = world.actors["contoso-admin"]
     stream = await streams.activity(
         small, viewer, still_valid(viewer), str(request.id), 0, direct=direct
@@ -289,7 +290,7 @@ async def test_a_subscriber_that_stops_reading_does_not_hold_up_the_others(
         still_valid(viewer),
         str(request.id),
         0,
-        direct=streams.DirectDelivery("k", lambda e: str(e.seq), stuck_send),
+        direct=DirectDelivery("k", lambda e: str(e.seq), stuck_send),
     )
     fine = await streams.activity(
         quick,
@@ -297,7 +298,7 @@ async def test_a_subscriber_that_stops_reading_does_not_hold_up_the_others(
         still_valid(viewer),
         str(request.id),
         0,
-        direct=streams.DirectDelivery("k", lambda e: str(e.seq), healthy_send),
+        direct=DirectDelivery("k", lambda e: str(e.seq), healthy_send),
     )
     stuck_parked = asyncio.create_task(anext(stuck))
     fine_parked = asyncio.create_task(anext(fine))

@@ -15,7 +15,7 @@ from lockbox.api.context import Context
 from lockbox.domain import cursors
 from lockbox.domain.errors import BadUserInput
 from lockbox.domain.ids import parse_uuid
-from lockbox.domain.lifecycle import Status
+from lockbox.domain.lifecycle import Status, effective_status
 from lockbox.domain.policy import Role as DomainRole
 from lockbox.services import requests as request_service
 from lockbox.store import models
@@ -155,6 +155,9 @@ def parse_request_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | Non
 @strawberry.type(name="AccessRequest")
 class AccessRequestType:
     row: strawberry.Private[models.AccessRequest]
+    # The status one announced change led to (accessRequestUpdates), where it
+    # differs from the row's latest; None: the row's own.
+    stored_status: strawberry.Private[Status | None] = None
     id: strawberry.ID = identifier()
 
     @strawberry.field
@@ -175,7 +178,9 @@ class AccessRequestType:
 
     @strawberry.field
     def status(self, info: LockboxInfo) -> AccessRequestStatus:  # type: ignore[valid-type]
-        return request_service.status_of(self.row, info.context.deps.clock.now())
+        stored = self.row.status if self.stored_status is None else self.stored_status
+        row, now = self.row, info.context.deps.clock.now()
+        return effective_status(stored, now, row.expires_at, row.access_ends_at)
 
     created_at: datetime = stored("created_at")
     expires_at: datetime = stored("expires_at")

@@ -10,7 +10,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
 from lockbox.api.context import Context
-from lockbox.api.direct import LegacyWSHandler, TransportWSHandler
+from lockbox.api.operations import LegacyWSHandler, TransportWSHandler
 from lockbox.api.schema import build_schema
 from lockbox.domain.errors import Unauthenticated
 from lockbox.services.deps import Deps

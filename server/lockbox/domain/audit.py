@@ -7,7 +7,32 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
+
+
+class AuditAction(StrEnum):
+    """Everything the audit log can say happened; nothing else is appended."""
+
+    REQUEST_CREATED = "request.created"
+    REQUEST_APPROVED = "request.approved"
+    REQUEST_DENIED = "request.denied"
+    REQUEST_EXPIRED = "request.expired"
+    REQUEST_REVOKED = "request.revoked"
+    REQUEST_COMPLETED = "request.completed"
+    REQUEST_CANCELED = "request.canceled"
+    TENANT_CREATED = "tenant.created"
+    TENANT_LOCKBOX_ENABLED = "tenant.lockbox_enabled"
+    TENANT_LOCKBOX_DISABLED = "tenant.lockbox_disabled"
+    TENANT_SETTINGS_UPDATED = "tenant.settings_updated"
+    PRINCIPAL_CREATED = "principal.created"
+    PRINCIPAL_DISABLED = "principal.disabled"
+    PRINCIPAL_ENABLED = "principal.enabled"
+    TOKEN_ISSUED = "token.issued"  # noqa: S105 (an event name, not a secret)
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105
+    TICKET_CREATED = "ticket.created"
+    TICKET_CLOSED = "ticket.closed"
+    TICKET_REOPENED = "ticket.reopened"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,20 @@
-"""The access request lifecycle: statuses, actions and the transition table."""
+"""The access request lifecycle, whole: statuses, actions, who takes each
+action, what it leads to, what it records and which columns it writes.
+
+Nothing else decides a status. Services ask `transition_for` before every
+change, readers ask `effective_status`, the sweeper asks `due_action`, and
+the store builds its "reads as" SQL from `DEADLINES`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
+from lockbox.domain.audit import AuditAction
 from lockbox.domain.errors import InvalidState
 
 
@@ -18,8 +28,13 @@ class Status(StrEnum):
     CANCELED = "CANCELED"
 
 
+# Every request starts here; only a transition moves it on.
+INITIAL = Status.PENDING
+
+
 class Action(StrEnum):
     APPROVE = "approve"
+    AUTO_APPROVE = "auto-approve"
     DENY = "deny"
     CANCEL = "cancel"
     EXPIRE = "expire"
@@ -28,42 +43,176 @@ class Action(StrEnum):
     COMPLETE = "complete"
 
 
-# The whole lifecycle. A (status, action) pair that is not here is INVALID_STATE.
-# Terminal statuses have no entry at all.
-TRANSITIONS: dict[Status, dict[Action, Status]] = {
+class Party(StrEnum):
+    """Who may take an action."""
+
+    DECIDER = "decider"  # a customer decider of the request (see policy.can_decide)
+    ENGINEER = "engineer"  # the request's own engineer
+    CLOCK = "clock"  # time itself, once the deadline has passed (recorded by the sweeper)
+    LOCKBOX = "lockbox"  # Lockbox on its own: the tenant's lockbox is disabled
+
+
+@dataclass(frozen=True, slots=True)
+class RequestState:
+    """What the lifecycle needs to know of a request, as stored."""
+
+    id: str
+    status: Status
+    expires_at: datetime
+    access_ends_at: datetime | None
+    duration_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One action being taken: by whom (None for the clock and Lockbox), why, when."""
+
+    actor_id: str | None
+    reason: str | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The request columns a transition writes besides its status.
+
+    None leaves a column as it is (no transition ever clears one).
+    """
+
+    decided_at: datetime | None = None
+    decided_by_id: str | None = None
+    decision_reason: str | None = None
+    access_starts_at: datetime | None = None
+    access_ends_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    target: Status
+    by: Party
+    audit: AuditAction
+    writes: Callable[[RequestState, Step], Columns]
+
+
+def _nothing(state: RequestState, step: Step) -> Columns:
+    return Columns()
+
+
+def _open_window(state: RequestState, step: Step) -> Columns:
+    return Columns(
+        decided_at=step.now,
+        decided_by_id=step.actor_id,
+        decision_reason=step.reason,
+        access_starts_at=step.now,
+        access_ends_at=step.now + timedelta(seconds=state.duration_seconds),
+    )
+
+
+def _refuse(state: RequestState, step: Step) -> Columns:
+    return Columns(decided_at=step.now, decided_by_id=step.actor_id, decision_reason=step.reason)
+
+
+def _close_window(state: RequestState, step: Step) -> Columns:
+    # The approval stays on record; a revoker's reason replaces the approver's.
+    return Columns(access_ends_at=step.now, decision_reason=step.reason)
+
+
+# The whole lifecycle. A (status, action) pair that is not here is INVALID_STATE;
+# terminal statuses have no entry at all.
+TRANSITIONS: dict[Status, dict[Action, Transition]] = {
     Status.PENDING: {
-        Action.APPROVE: Status.APPROVED,
-        Action.DENY: Status.DENIED,
-        Action.CANCEL: Status.CANCELED,
-        Action.EXPIRE: Status.EXPIRED,
+        Action.APPROVE: Transition(
+            Status.APPROVED, Party.DECIDER, AuditAction.REQUEST_APPROVED, _open_window
+        ),
+        Action.AUTO_APPROVE: Transition(
+            Status.APPROVED, Party.LOCKBOX, AuditAction.REQUEST_APPROVED, _open_window
+        ),
+        Action.DENY: Transition(Status.DENIED, Party.DECIDER, AuditAction.REQUEST_DENIED, _refuse),
+        Action.CANCEL: Transition(
+            Status.CANCELED, Party.ENGINEER, AuditAction.REQUEST_CANCELED, _nothing
+        ),
+        Action.EXPIRE: Transition(
+            Status.EXPIRED, Party.CLOCK, AuditAction.REQUEST_EXPIRED, _nothing
+        ),
     },
     Status.APPROVED: {
-        Action.REVOKE: Status.REVOKED,
-        Action.RELEASE: Status.COMPLETED,
-        Action.COMPLETE: Status.COMPLETED,
+        Action.REVOKE: Transition(
+            Status.REVOKED, Party.DECIDER, AuditAction.REQUEST_REVOKED, _close_window
+        ),
+        Action.RELEASE: Transition(
+            Status.COMPLETED, Party.ENGINEER, AuditAction.REQUEST_COMPLETED, _close_window
+        ),
+        Action.COMPLETE: Transition(
+            Status.COMPLETED, Party.CLOCK, AuditAction.REQUEST_COMPLETED, _nothing
+        ),
     },
 }
 
-TERMINAL: frozenset[Status] = frozenset(s for s in Status if s not in TRANSITIONS)
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A stored status that the clock ends: from `column` on, `action` is due."""
+
+    status: Status
+    column: Literal["expires_at", "access_ends_at"]  # a RequestState field and a request column
+    action: Action
+
+
+DEADLINES: tuple[Deadline, ...] = (
+    Deadline(Status.PENDING, "expires_at", Action.EXPIRE),
+    Deadline(Status.APPROVED, "access_ends_at", Action.COMPLETE),
+)
+
+
+def due_action(state: RequestState, now: datetime) -> Action | None:
+    """The clock's action that is due on a request at `now`, if any."""
+    for deadline in DEADLINES:
+        if state.status is deadline.status:
+            at: datetime | None = getattr(state, deadline.column)
+            if at is not None and now >= at:
+                return deadline.action
+    return None
+
+
+def effective_status(
+    stored: Status, now: datetime, expires_at: datetime, access_ends_at: datetime | None
+) -> Status:
+    """The status a reader sees: time-based changes hold before any job records them."""
+    state = RequestState("", stored, expires_at, access_ends_at, 0)
+    action = due_action(state, now)
+    return stored if action is None else TRANSITIONS[stored][action].target
+
+
+def transition_for(state: RequestState, action: Action, now: datetime) -> Transition:
+    """The transition `action` takes at `now`, or InvalidState naming the status.
+
+    People act on the status as the clock reads it (an approval after the
+    deadline finds EXPIRED); the clock acts on the stored status, once due.
+    """
+    if action not in CLOCK_ACTIONS:
+        current = effective_status(state.status, now, state.expires_at, state.access_ends_at)
+        return _transition(state.id, current, action)
+    transition = _transition(state.id, state.status, action)
+    if due_action(state, now) is not action:
+        raise InvalidState(f"cannot {action.value} request {state.id}: it is not due yet")
+    return transition
 
 
 def next_status(request_id: str, current: Status, action: Action) -> Status:
     """The status `action` leads to from `current`, or InvalidState naming both."""
-    target = TRANSITIONS.get(current, {}).get(action)
-    if target is None:
+    return _transition(request_id, current, action).target
+
+
+def _transition(request_id: str, current: Status, action: Action) -> Transition:
+    transition = TRANSITIONS.get(current, {}).get(action)
+    if transition is None:
         raise InvalidState(f"cannot {action.value} request {request_id}: it is {current.value}")
-    return target
+    return transition
 
 
-def effective_status(
-    stored: Status,
-    now: datetime,
-    expires_at: datetime,
-    access_ends_at: datetime | None,
-) -> Status:
-    """The status a reader sees: time-based changes hold before any job records them."""
-    if stored is Status.PENDING and now >= expires_at:
-        return Status.EXPIRED
-    if stored is Status.APPROVED and access_ends_at is not None and now >= access_ends_at:
-        return Status.COMPLETED
-    return stored
+CLOCK_ACTIONS = frozenset(
+    action
+    for actions in TRANSITIONS.values()
+    for action, transition in actions.items()
+    if transition.by is Party.CLOCK
+)

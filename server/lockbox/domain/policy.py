@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lockbox.domain.errors import Forbidden
+from lockbox.domain.lifecycle import Party
 from lockbox.domain.resources import within_any
 
 
@@ -18,7 +19,6 @@ class Role(StrEnum):
     OPERATOR_ADMIN = "OPERATOR_ADMIN"
 
 
-TENANT_ROLES = frozenset({Role.TENANT_ADMIN, Role.APPROVER, Role.AUDITOR})
 OPERATOR_ROLES = frozenset({Role.ENGINEER, Role.SUPPORT_MANAGER, Role.OPERATOR_ADMIN})
 # Operator-side oversight: they see every request (never decide one).
 OPERATOR_OVERSIGHT = frozenset({Role.SUPPORT_MANAGER, Role.OPERATOR_ADMIN})
@@ -33,10 +33,6 @@ class Actor:
     role: Role
     tenant_id: str | None
     scopes: tuple[str, ...] = ()
-
-    @property
-    def is_tenant_side(self) -> bool:
-        return self.role in TENANT_ROLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +77,20 @@ def require_decider(actor: Actor, request: RequestFacts, verb: str) -> None:
 def require_own_engineer(actor: Actor, request: RequestFacts, verb: str) -> None:
     if actor.id != request.engineer_id:
         raise Forbidden(f"only the requesting engineer may {verb} request {request.id}")
+
+
+def require_party(actor: Actor | None, request: RequestFacts, party: Party, verb: str) -> None:
+    """`actor` may take an action that the lifecycle gives to `party`.
+
+    The clock and Lockbox act on their own (actor None); nobody acts for them.
+    """
+    if party is Party.DECIDER and actor is not None:
+        require_decider(actor, request, verb)
+    elif party is Party.ENGINEER and actor is not None:
+        require_own_engineer(actor, request, verb)
+    elif party in (Party.DECIDER, Party.ENGINEER) or actor is not None:
+        who = "nobody" if actor is None else actor.name
+        raise Forbidden(f"{who} may not {verb} request {request.id}: that is for the {party}")
 
 
 def require_role(actor: Actor, roles: frozenset[Role] | set[Role], what: str) -> None:

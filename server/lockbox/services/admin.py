@@ -1,19 +1,23 @@
 """Provisioning from the shell: tenants, principals, tickets and tokens.
 
 These run with the operator's own authority (whoever can reach the database),
-so they take no Actor. Changes that concern a tenant are audited in its chain.
+so they take no Actor. Changes that concern a tenant (its creation, its
+principals, their tokens, its tickets) are audited in its chain;
+operator-side principals have no chain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lockbox.domain.audit import AuditAction
 from lockbox.domain.errors import BadUserInput, NotFound
 from lockbox.domain.policy import OPERATOR_ROLES, Role
 from lockbox.domain.resources import normalize, within_any
 from lockbox.realtime.topics import principal_topic
 from lockbox.services.auth import hash_secret, new_secret
 from lockbox.services.deps import Deps
+from lockbox.services.writing import Change, changing
 from lockbox.store import queries as store
 from lockbox.store.models import ApiToken, Principal, SupportTicket, Tenant
 
@@ -40,14 +44,25 @@ async def find_principal(ref: str) -> Principal:
     return principal
 
 
-async def create_tenant(name: str, resource_roots: list[str], lockbox_enabled: bool) -> Tenant:
+async def create_tenant(
+    deps: Deps, name: str, resource_roots: list[str], lockbox_enabled: bool
+) -> Tenant:
+    """A new tenant; its audit chain starts with its creation."""
     name = _name(name, "tenant")
     if not resource_roots:
         raise BadUserInput("a tenant needs at least one resource root")
     roots = [normalize(root, what="resource root") for root in resource_roots]
     if await store.tenant_by_name(name) is not None:
         raise BadUserInput(f"tenant {name} already exists")
-    return await store.create_tenant(name, roots, lockbox_enabled)
+    async with changing(deps) as change:
+        tenant = await store.create_tenant(name, roots, lockbox_enabled)
+        await change.audit(
+            tenant.id,
+            AuditAction.TENANT_CREATED,
+            actor_id=None,
+            detail={"tenant": name, "resourceRoots": roots, "lockboxEnabled": lockbox_enabled},
+        )
+    return tenant
 
 
 async def create_principal(
@@ -78,14 +93,12 @@ async def create_principal(
                 raise BadUserInput(f"scope {scope} is not within a resource root of {tenant.name}")
     elif cleaned:
         raise BadUserInput(f"{role.value} covers the whole tenant: give it no scopes")
-    async with store.transaction():
+    async with changing(deps) as change:
         principal = await store.create_principal(name, role, tenant.id, cleaned, email)
-        await store.append_audit(
+        await change.audit(
             tenant.id,
-            at=deps.clock.now(),
-            action="principal.created",
+            AuditAction.PRINCIPAL_CREATED,
             actor_id=None,
-            request_id=None,
             detail={"principal": name, "role": role.value, "scopes": cleaned},
         )
     return principal
@@ -100,9 +113,9 @@ class IssuedToken:
 async def issue_token(deps: Deps, principal_ref: str, label: str = "") -> IssuedToken:
     principal = await find_principal(principal_ref)
     secret = new_secret()
-    async with store.transaction():
+    async with changing(deps) as change:
         token = await store.create_token(principal.id, hash_secret(secret), label)
-        await _audit_principal(deps, principal, "token.issued", {"tokenId": str(token.id)})
+        await _audit_principal(change, principal, AuditAction.TOKEN_ISSUED, token)
     return IssuedToken(token=token, secret=secret)
 
 
@@ -111,10 +124,10 @@ async def revoke_token(deps: Deps, token_id: str) -> ApiToken:
     if token is None:
         raise NotFound(f"token {token_id} not found")
     principal = await find_principal(str(token.principal_id))
-    async with store.transaction():
-        if await store.revoke_token(token.id, deps.clock.now()):
-            await _audit_principal(deps, principal, "token.revoked", {"tokenId": str(token.id)})
-    await deps.publish(principal_topic(principal.id), {"reason": "token revoked"})
+    async with changing(deps) as change:
+        if await store.revoke_token(token.id, change.now):
+            await _audit_principal(change, principal, AuditAction.TOKEN_REVOKED, token)
+        change.announce(principal_topic(principal.id), {"reason": "token revoked"})
     refreshed = await store.get_token(token.id)
     assert refreshed is not None
     return refreshed
@@ -122,48 +135,56 @@ async def revoke_token(deps: Deps, token_id: str) -> ApiToken:
 
 async def disable_principal(deps: Deps, principal_ref: str) -> Principal:
     principal = await find_principal(principal_ref)
-    async with store.transaction():
-        if await store.disable_principal(principal.id, deps.clock.now()):
-            await _audit_principal(deps, principal, "principal.disabled", {})
-    await deps.publish(principal_topic(principal.id), {"reason": "principal disabled"})
+    async with changing(deps) as change:
+        if await store.disable_principal(principal.id, change.now):
+            await _audit_principal(change, principal, AuditAction.PRINCIPAL_DISABLED)
+        change.announce(principal_topic(principal.id), {"reason": "principal disabled"})
     return await find_principal(str(principal.id))
 
 
 async def enable_principal(deps: Deps, principal_ref: str) -> Principal:
     principal = await find_principal(principal_ref)
-    async with store.transaction():
+    async with changing(deps) as change:
         if await store.enable_principal(principal.id):
-            await _audit_principal(deps, principal, "principal.enabled", {})
+            await _audit_principal(change, principal, AuditAction.PRINCIPAL_ENABLED)
     return await find_principal(str(principal.id))
 
 
 async def _audit_principal(
-    deps: Deps, principal: Principal, action: str, detail: dict[str, object]
+    change: Change, principal: Principal, action: AuditAction, token: ApiToken | None = None
 ) -> None:
     if principal.tenant_id is None:
         return  # operator-side principals have no tenant chain
-    await store.append_audit(
-        principal.tenant_id,
-        at=deps.clock.now(),
-        action=action,
-        actor_id=None,
-        request_id=None,
-        detail={"principal": principal.name, **detail},
-    )
+    detail: dict[str, object] = {"principal": principal.name}
+    if token is not None:
+        detail["tokenId"] = str(token.id)
+    await change.audit(principal.tenant_id, action, actor_id=None, detail=detail)
 
 
-async def create_ticket(tenant_ref: str, title: str) -> SupportTicket:
+async def create_ticket(deps: Deps, tenant_ref: str, title: str) -> SupportTicket:
     tenant = await find_tenant(tenant_ref)
     title = title.strip()
     if not title or len(title) > 500:
         raise BadUserInput("ticket title must be 1 to 500 characters")
-    return await store.create_ticket(tenant.id, title)
+    async with changing(deps) as change:
+        ticket = await store.create_ticket(tenant.id, title)
+        await _audit_ticket(change, ticket, AuditAction.TICKET_CREATED)
+    return ticket
 
 
-async def set_ticket_open(ticket_id: str, is_open: bool) -> SupportTicket:
+async def set_ticket_open(deps: Deps, ticket_id: str, is_open: bool) -> SupportTicket:
+    """Close a ticket (no new requests may cite it) or reopen it."""
     ticket = await store.get_ticket(ticket_id)
     if ticket is None:
         raise NotFound(f"support ticket {ticket_id} not found")
-    await store.set_ticket_open(ticket.id, is_open)
+    async with changing(deps) as change:
+        if await store.set_ticket_open(ticket.id, is_open):
+            action = AuditAction.TICKET_REOPENED if is_open else AuditAction.TICKET_CLOSED
+            await _audit_ticket(change, ticket, action)
     ticket.is_open = is_open
     return ticket
+
+
+async def _audit_ticket(change: Change, ticket: SupportTicket, action: AuditAction) -> None:
+    detail = {"ticketId": str(ticket.id), "title": ticket.title}
+    await change.audit(ticket.tenant_id, action, actor_id=None, detail=detail)

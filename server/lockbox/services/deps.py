@@ -1,18 +1,18 @@
-"""What every use case needs: the clock and the way to wake subscribers."""
+"""What every use case needs: the clock, the way to wake subscribers, and the
+process's shared machinery (live feeds, group commits, the rate limit)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from lockbox.clock import Clock, SystemClock
+from lockbox.ratelimit import RateLimit
+from lockbox.ratelimit.memory import LocalRateLimit
 from lockbox.realtime.broker import Broker, MemoryBroker
+from lockbox.realtime.feed import Feeds
 from lockbox.realtime.hub import Hub, Message
-from lockbox.realtime.ratelimit import LocalRateLimit, RateLimit
-from lockbox.services.feed import Feeds
-
-if TYPE_CHECKING:
-    from lockbox.services.gate import GroupCommit
+from lockbox.services.group_commit import BatchWriter, CallT, GroupCommit, ResultT
 
 
 def _no_limit() -> RateLimit:
@@ -26,14 +26,17 @@ class Deps:
     hub: Hub = field(default_factory=Hub)
     limiter: RateLimit = field(default_factory=_no_limit)
     feeds: Feeds = field(init=False)
-    group_commit: GroupCommit = field(init=False)
+    _group_commits: dict[Any, GroupCommit[Any, Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Imported here: the gate's use cases themselves take a Deps.
-        from lockbox.services.gate import GroupCommit
-
         self.feeds = Feeds(self.hub)
-        self.group_commit = GroupCommit()
+
+    def group_commit(self, write: BatchWriter[CallT, ResultT]) -> GroupCommit[CallT, ResultT]:
+        """This process's group commit for one kind of batched write."""
+        found = self._group_commits.get(write)
+        if found is None:
+            found = self._group_commits[write] = GroupCommit(write)
+        return found
 
     async def publish(self, topic: str, message: Message) -> None:
         await self.broker.publish(topic, message)

@@ -1,10 +1,13 @@
-"""authorizeAccess: the gate in front of customer data."""
+"""authorizeAccess: the gate in front of customer data.
+
+Concurrent calls are written in group commits (services.group_commit).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,7 @@ from lockbox.domain.resources import parse_path
 from lockbox.realtime.topics import activity_topic
 from lockbox.services.deps import Deps
 from lockbox.services.requests import facts_of, visible
+from lockbox.services.writing import changing
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent
 
@@ -34,7 +38,7 @@ def _validate(resource: str, action: str, detail: Any) -> str:
     return action
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Call:
     deps: Deps
     actor: Actor
@@ -42,65 +46,24 @@ class _Call:
     resource: str
     action: str
     detail: Any
-    answer: asyncio.Future[ActivityEvent]
 
 
-class GroupCommit:
-    """Concurrent gate calls share one transaction and one commit.
-
-    Every gate call is a write, and a commit (an fsync on SQLite) per call
-    caps throughput. Calls that arrive while a batch is being written wait
-    for the next batch; each caller is answered only after the commit that
-    makes its record durable. Refusals (NOT_FOUND, FORBIDDEN) are decided
-    before anything is written, so one caller's refusal never undoes another
-    caller's record.
-    """
-
-    MAX_BATCH = 64
-
-    def __init__(self) -> None:
-        self._waiting: list[_Call] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, call: _Call) -> ActivityEvent:
-        self._waiting.append(call)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches())
-        # A caller that goes away does not cancel the batch it is part of.
-        return await asyncio.shield(call.answer)
-
-    async def _write_batches(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self.MAX_BATCH]
-            del self._waiting[: self.MAX_BATCH]
-            try:
-                async with store.transaction():
-                    outcomes = await _decide_all(batch)
-            except Exception as exc:  # nothing was committed: every caller hears it
-                for call in batch:
-                    _answer(call, exc)
-                continue
-            for call, outcome in zip(batch, outcomes, strict=True):
-                _answer(call, outcome)
-            for request_id, seq in _newest(outcomes).items():
-                await batch[0].deps.publish(activity_topic(request_id), {"seq": seq})
-
-
-def _answer(call: _Call, outcome: ActivityEvent | BaseException) -> None:
-    if isinstance(outcome, BaseException):
-        call.answer.set_exception(outcome)
-        # Mark it seen, in case the caller has gone away.
-        call.answer.add_done_callback(lambda done: done.exception())
-    else:
-        call.answer.set_result(outcome)
-
-
-def _newest(outcomes: list[ActivityEvent | LockboxError]) -> dict[uuid.UUID, int]:
+def _newest(outcomes: Sequence[ActivityEvent | LockboxError]) -> dict[uuid.UUID, int]:
     newest: dict[uuid.UUID, int] = {}
     for outcome in outcomes:
         if isinstance(outcome, ActivityEvent):
             newest[outcome.request_id] = max(outcome.seq, newest.get(outcome.request_id, 0))
     return newest
+
+
+async def _write_batch(batch: list[_Call]) -> list[ActivityEvent | LockboxError]:
+    """One group commit: every call decided and recorded in one change, and
+    each request's subscribers woken once, after the commit."""
+    async with changing(batch[0].deps) as change:
+        outcomes = await _decide_all(batch)
+        for request_id, seq in _newest(outcomes).items():
+            change.announce(activity_topic(request_id), {"seq": seq}, key=str(request_id))
+    return outcomes
 
 
 async def _decide_all(batch: list[_Call]) -> list[ActivityEvent | LockboxError]:
@@ -164,6 +127,5 @@ async def authorize(
         resource=resource,
         action=_validate(resource, action, detail),
         detail=detail,
-        answer=asyncio.get_running_loop().create_future(),
     )
-    return await deps.group_commit.submit(call)
+    return await deps.group_commit(_write_batch).submit(call)

@@ -6,32 +6,28 @@ import uuid
 from datetime import datetime, timedelta
 
 from lockbox.domain import policy
+from lockbox.domain.audit import AuditAction
 from lockbox.domain.errors import BadUserInput, InvalidState, NotFound
-from lockbox.domain.lifecycle import Action, Status, effective_status, next_status
+from lockbox.domain.lifecycle import (
+    Action,
+    RequestState,
+    Status,
+    Step,
+    effective_status,
+    transition_for,
+)
 from lockbox.domain.policy import Actor, RequestFacts, Role
 from lockbox.domain.resources import validate_request_resources
-from lockbox.domain.settings_rules import access_duration
+from lockbox.domain.tenant_settings import access_duration
 from lockbox.realtime.topics import REQUESTS_TOPIC
 from lockbox.services.deps import Deps
 from lockbox.services.tenants import settings_of
+from lockbox.services.writing import Change, changing
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent
 
 MAX_JUSTIFICATION = 4000
 MAX_REASON = 2000
-
-# Time-based actions are taken by the sweeper, from the stored status.
-TIME_ACTIONS = frozenset({Action.EXPIRE, Action.COMPLETE})
-DECIDER_ACTIONS = frozenset({Action.APPROVE, Action.DENY, Action.REVOKE})
-
-AUDIT_ACTIONS: dict[Status, str] = {
-    Status.APPROVED: "request.approved",
-    Status.DENIED: "request.denied",
-    Status.EXPIRED: "request.expired",
-    Status.REVOKED: "request.revoked",
-    Status.COMPLETED: "request.completed",
-    Status.CANCELED: "request.canceled",
-}
 
 
 def facts_of(request: AccessRequest) -> RequestFacts:
@@ -43,8 +39,18 @@ def facts_of(request: AccessRequest) -> RequestFacts:
     )
 
 
+def state_of(request: AccessRequest) -> RequestState:
+    return RequestState(
+        id=str(request.id),
+        status=request.status,
+        expires_at=request.expires_at,
+        access_ends_at=request.access_ends_at,
+        duration_seconds=request.duration_seconds,
+    )
+
+
 def status_of(request: AccessRequest, now: datetime) -> Status:
-    return effective_status(Status(request.status), now, request.expires_at, request.access_ends_at)
+    return effective_status(request.status, now, request.expires_at, request.access_ends_at)
 
 
 def visible(actor: Actor, request: AccessRequest | None) -> AccessRequest | None:
@@ -62,8 +68,8 @@ async def get_visible(actor: Actor, request_id: str) -> AccessRequest:
     return request
 
 
-async def publish_update(deps: Deps, request: AccessRequest) -> None:
-    await deps.publish(
+def _announce(change: Change, request: AccessRequest) -> None:
+    change.announce(
         REQUESTS_TOPIC,
         {
             "id": str(request.id),
@@ -71,17 +77,21 @@ async def publish_update(deps: Deps, request: AccessRequest) -> None:
             "engineer": str(request.engineer_id),
             "status": str(request.status),
         },
+        key=str(request.id),
     )
 
 
-def _clean_text(value: str | None, name: str, limit: int, *, required: bool) -> str | None:
+def _required_text(value: str, name: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise BadUserInput(f"{name} may not be empty")
+    return _optional_text(value, name, limit) or value
+
+
+def _optional_text(value: str | None, name: str, limit: int) -> str | None:
     if value is None:
-        if required:
-            raise BadUserInput(f"{name} is required")
         return None
     value = value.strip()
-    if required and not value:
-        raise BadUserInput(f"{name} may not be empty")
     if len(value) > limit:
         raise BadUserInput(f"{name} is longer than {limit} characters")
     return value or None
@@ -97,7 +107,7 @@ async def create(
     duration_seconds: int | None,
 ) -> AccessRequest:
     policy.require_role(actor, {Role.ENGINEER}, "createAccessRequest")
-    text = _clean_text(justification, "justification", MAX_JUSTIFICATION, required=True)
+    text = _required_text(justification, "justification", MAX_JUSTIFICATION)
     ticket = await store.get_ticket(ticket_id)
     if ticket is None:
         raise NotFound(f"support ticket {ticket_id} not found")
@@ -107,53 +117,33 @@ async def create(
     assert tenant is not None  # a ticket's tenant is a foreign key
     cleaned = validate_request_resources(resources, list(tenant.resource_roots))
     duration = access_duration(settings_of(tenant), duration_seconds)
-    now = deps.clock.now()
-    values: dict[str, object] = {
-        "tenant_id": tenant.id,
-        "ticket_id": ticket.id,
-        "engineer_id": uuid.UUID(actor.id),
-        "resources": cleaned,
-        "justification": text,
-        "duration_seconds": duration,
-        "status": Status.PENDING,
-        "created_at": now,
-        "updated_at": now,
-        "expires_at": now + timedelta(seconds=tenant.pending_request_ttl_seconds),
-    }
-    if not tenant.lockbox_enabled:
-        values.update(
-            status=Status.APPROVED,
-            decided_at=now,
-            decision_reason=f"approved automatically: lockbox is disabled for tenant {tenant.name}",
-            access_starts_at=now,
-            access_ends_at=now + timedelta(seconds=duration),
+    async with changing(deps) as change:
+        request = await store.insert_request(
+            tenant_id=tenant.id,
+            ticket_id=ticket.id,
+            engineer_id=uuid.UUID(actor.id),
+            resources=cleaned,
+            justification=text,
+            duration_seconds=duration,
+            created_at=change.now,
+            expires_at=change.now + timedelta(seconds=tenant.pending_request_ttl_seconds),
         )
-    async with store.transaction():
-        request = await store.insert_request(**values)
-        detail = {
-            "ticketId": str(ticket.id),
-            "engineer": actor.name,
-            "resources": cleaned,
-            "durationSeconds": duration,
-        }
-        await store.append_audit(
+        await change.audit(
             tenant.id,
-            at=now,
-            action="request.created",
-            actor_id=uuid.UUID(actor.id),
+            AuditAction.REQUEST_CREATED,
+            actor_id=actor.id,
             request_id=request.id,
-            detail=detail,
+            detail={
+                "ticketId": str(ticket.id),
+                "engineer": actor.name,
+                "resources": cleaned,
+                "durationSeconds": duration,
+            },
         )
+        _announce(change, request)
         if not tenant.lockbox_enabled:
-            await store.append_audit(
-                tenant.id,
-                at=now,
-                action="request.approved",
-                actor_id=None,
-                request_id=request.id,
-                detail={"automatic": True, "reason": request.decision_reason},
-            )
-    await publish_update(deps, request)
+            reason = f"approved automatically: lockbox is disabled for tenant {tenant.name}"
+            await _apply(change, None, request, Action.AUTO_APPROVE, reason)
     return request
 
 
@@ -164,76 +154,54 @@ async def transition(
     action: Action,
     reason: str | None = None,
 ) -> AccessRequest:
-    """Apply one lifecycle action. `actor` is None for the sweeper's time-based ones."""
-    reason = _clean_text(reason, "reason", MAX_REASON, required=False)
+    """Take one lifecycle action. `actor` is None for the clock's actions (the sweeper)."""
+    reason = _optional_text(reason, "reason", MAX_REASON)
     key = store.as_uuid(request_id)
-    async with store.transaction():
+    async with changing(deps) as change:
         request = None if key is None else await store.lock_request(key)
         if actor is not None:
             request = visible(actor, request)
         if request is None:
             raise NotFound(f"access request {request_id} not found")
-        facts = facts_of(request)
-        if actor is not None:
-            if action in DECIDER_ACTIONS:
-                policy.require_decider(actor, facts, action.value)
-            else:
-                policy.require_own_engineer(actor, facts, action.value)
-        now = deps.clock.now()
-        stored = Status(request.status)
-        current = stored if action in TIME_ACTIONS else status_of(request, now)
-        target = next_status(facts.id, current, action)
-        if action in TIME_ACTIONS and status_of(request, now) is not target:
-            raise InvalidState(f"cannot {action.value} request {facts.id}: it is not due yet")
-        changes = _changes(request, target, actor, reason, now)
-        if not await store.transition_request(request.id, stored, target, now=now, **changes):
-            # Another decider won between our read and write (only possible
-            # where row locks are not available); report what it did.
-            latest = await store.get_request(request.id)
-            assert latest is not None
-            raise InvalidState(
-                f"cannot {action.value} request {facts.id}: it is {status_of(latest, now).value}"
-            )
-        for name, value in changes.items():
-            setattr(request, name, value)
-        request.status = target
-        detail: dict[str, object] = {"from": stored.value, "to": target.value}
-        if reason:
-            detail["reason"] = reason
-        if action is Action.RELEASE:
-            detail["releasedBy"] = "engineer"
-        await store.append_audit(
-            request.tenant_id,
-            at=now,
-            action=AUDIT_ACTIONS[target],
-            actor_id=None if actor is None else uuid.UUID(actor.id),
-            request_id=request.id,
-            detail=detail,
-        )
-    await publish_update(deps, request)
+        await _apply(change, actor, request, action, reason)
     return request
 
 
-def _changes(
-    request: AccessRequest, target: Status, actor: Actor | None, reason: str | None, now: datetime
-) -> dict[str, object]:
-    decided_by = None if actor is None else uuid.UUID(actor.id)
-    if target is Status.APPROVED:
-        return {
-            "decided_at": now,
-            "decided_by_id": decided_by,
-            "decision_reason": reason,
-            "access_starts_at": now,
-            "access_ends_at": now + timedelta(seconds=request.duration_seconds),
-        }
-    if target is Status.DENIED:
-        return {"decided_at": now, "decided_by_id": decided_by, "decision_reason": reason}
-    if target is Status.REVOKED:
-        # The window closes now; the approval stays on record.
-        return {"access_ends_at": now, "decision_reason": reason or request.decision_reason}
-    if target is Status.COMPLETED and request.access_ends_at and request.access_ends_at > now:
-        return {"access_ends_at": now}
-    return {}
+async def _apply(
+    change: Change, actor: Actor | None, request: AccessRequest, action: Action, reason: str | None
+) -> None:
+    """The single place a request changes status: on a row locked (or just
+    inserted) in `change`'s transaction, as the lifecycle says, audited and
+    announced. Updates `request` in place."""
+    state = state_of(request)
+    transition = transition_for(state, action, change.now)
+    policy.require_party(actor, facts_of(request), transition.by, action.value)
+    columns = transition.writes(
+        state, Step(None if actor is None else actor.id, reason, change.now)
+    )
+    if not await store.transition_request(request, transition.target, columns, now=change.now):
+        # Another writer got there first (only possible where row locks are
+        # not available); report what it did.
+        latest = await store.get_request(request.id)
+        assert latest is not None
+        raise InvalidState(
+            f"cannot {action.value} request {state.id}: it is {status_of(latest, change.now)}"
+        )
+    detail: dict[str, object] = {
+        "from": state.status.value,
+        "to": transition.target.value,
+        "by": transition.by.value,
+    }
+    if reason:
+        detail["reason"] = reason
+    await change.audit(
+        request.tenant_id,
+        transition.audit,
+        actor_id=None if actor is None else actor.id,
+        request_id=request.id,
+        detail=detail,
+    )
+    _announce(change, request)
 
 
 async def list_visible(

@@ -7,19 +7,19 @@ are read by position (the activity number), which rules out duplicates.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lockbox.domain.errors import RateLimited
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor, Role
+from lockbox.realtime.direct import DirectDelivery, Sink
+from lockbox.realtime.feed import ActivityFeed
 from lockbox.realtime.topics import REQUESTS_TOPIC, activity_topic, principal_topic
 from lockbox.services.deps import Deps
-from lockbox.services.feed import ActivityFeed, Sink
 from lockbox.services.requests import get_visible, visible
 from lockbox.store import queries as store
 from lockbox.store.models import AccessRequest, ActivityEvent
@@ -28,16 +28,6 @@ from lockbox.store.models import AccessRequest, ActivityEvent
 Reauthenticate = Callable[[], Awaitable[Actor]]
 
 REPLAY_BATCH = 200
-
-
-@dataclass(frozen=True)
-class DirectDelivery:
-    """How the caller's transport can take events written by the feed itself
-    (see services.feed.Sink): render an event, send a rendered payload."""
-
-    render_key: Hashable
-    render: Callable[[ActivityEvent], str]
-    send: Callable[[str], Awaitable[None]]
 
 
 async def activity(
@@ -75,7 +65,7 @@ async def _activity(
         # this stream only ends the subscription on lockout or failure.
         assert direct is not None
         with deps.hub.subscribe(lockout, keep_messages=False) as guard:
-            sink = Sink(progress.position, direct.render_key, direct.render, direct.send, guard)
+            sink = Sink(direct, progress.position, guard)
             feed.attach(sink)
             try:
                 while True:
@@ -142,9 +132,19 @@ RESYNC_MARGIN = timedelta(seconds=30)
 REMEMBERED_CHANGES = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class RequestChange:
+    """A request as one change left it: `status` is the stored status that
+    change led to. Several changes of one request can arrive together; each
+    is shown in turn, with the request's latest row."""
+
+    request: AccessRequest
+    status: Status
+
+
 async def request_updates(
     deps: Deps, actor: Actor, reauthenticate: Reauthenticate
-) -> AsyncGenerator[AccessRequest, None]:
+) -> AsyncGenerator[RequestChange, None]:
     """Each status change of a request the actor sees, as it happens.
 
     Wake-ups carry the change. When the broker reconnects (wake-ups may have
@@ -174,39 +174,34 @@ async def request_updates(
             if wakeup.resync:
                 found += await _changed_since(actor, since - RESYNC_MARGIN)
             since = deps.clock.now()
-            for request in found:
-                change = (str(request.id), str(request.status))
+            for found_change in found:
+                change = (str(found_change.request.id), str(found_change.status))
                 if change in shown:
                     continue
                 shown[change] = None
                 if len(shown) > REMEMBERED_CHANGES:
                     shown.popitem(last=False)
-                yield request
+                yield found_change
 
 
-async def _load(actor: Actor, changes: list[tuple[str, str]]) -> list[AccessRequest]:
+async def _load(actor: Actor, changes: list[tuple[str, str]]) -> list[RequestChange]:
     """The announced changes, in order, as the actor may see them."""
     if not changes:
         return []
     ids = list({uuid.UUID(request_id) for request_id, _ in changes})
     loaded = {str(r.id): r for r in await store.get_requests(ids)}
-    found: list[AccessRequest] = []
+    found: list[RequestChange] = []
     for request_id, status in changes:
         request = visible(actor, loaded.get(request_id))
-        if request is None:
-            continue
-        if request.status != status:
-            # Several changes arrived together: show each one in turn.
-            request = copy.copy(request)
-            request.status = Status(status)
-        found.append(request)
+        if request is not None:
+            found.append(RequestChange(request, Status(status)))
     return found
 
 
-async def _changed_since(actor: Actor, since: datetime) -> list[AccessRequest]:
+async def _changed_since(actor: Actor, since: datetime) -> list[RequestChange]:
     tenant_id = None if actor.tenant_id is None else uuid.UUID(actor.tenant_id)
     engineer_id = uuid.UUID(actor.id) if actor.role is Role.ENGINEER else None
     changed = await store.requests_changed_since(
         since, tenant_id=tenant_id, engineer_id=engineer_id
     )
-    return [r for r in changed if visible(actor, r) is not None]
+    return [RequestChange(r, r.status) for r in changed if visible(actor, r) is not None]

@@ -7,7 +7,7 @@ It runs in every process; conditional updates make each change happen once.
 from __future__ import annotations
 
 from lockbox.domain.errors import LockboxError
-from lockbox.domain.lifecycle import Action, Status
+from lockbox.domain.lifecycle import due_action
 from lockbox.services import requests
 from lockbox.services.deps import Deps
 from lockbox.services.periodic import every
@@ -20,10 +20,13 @@ async def sweep_once(deps: Deps) -> int:
     """Record every due change; the number this process recorded."""
     recorded = 0
     while True:
-        due = await store.requests_due(deps.clock.now(), BATCH)
+        now = deps.clock.now()
+        due = await store.requests_due(now, BATCH)
         progress = 0
         for request in due:
-            action = Action.EXPIRE if request.status == Status.PENDING else Action.COMPLETE
+            # requests_due lists the requests with a clock action due at `now`.
+            action = due_action(requests.state_of(request), now)
+            assert action is not None
             try:
                 await requests.transition(deps, None, str(request.id), action)
                 progress += 1

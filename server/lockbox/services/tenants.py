@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 
 from lockbox.domain import policy
+from lockbox.domain.audit import AuditAction
 from lockbox.domain.errors import Forbidden, NotFound
 from lockbox.domain.policy import Actor, Role
-from lockbox.domain.settings_rules import LockboxSettings, updated_settings
+from lockbox.domain.tenant_settings import TenantSettings, updated_settings
 from lockbox.services.deps import Deps
+from lockbox.services.writing import changing
 from lockbox.store import queries as store
 from lockbox.store.models import Tenant
 
 
-def settings_of(tenant: Tenant) -> LockboxSettings:
-    return LockboxSettings(
+def settings_of(tenant: Tenant) -> TenantSettings:
+    return TenantSettings(
         pending_request_ttl_seconds=tenant.pending_request_ttl_seconds,
         default_access_seconds=tenant.default_access_seconds,
         max_access_seconds=tenant.max_access_seconds,
@@ -30,18 +32,17 @@ def _own_tenant_id(actor: Actor, what: str) -> uuid.UUID:
 
 async def set_lockbox_enabled(deps: Deps, actor: Actor, enabled: bool) -> Tenant:
     tenant_id = _own_tenant_id(actor, "setLockboxEnabled")
-    now = deps.clock.now()
-    async with store.transaction():
+    async with changing(deps) as change:
         tenant = await store.lock_tenant(tenant_id)
         if tenant.lockbox_enabled != enabled:
             tenant.lockbox_enabled = enabled
             await store.save_tenant(tenant, ["lockbox_enabled"])
-            await store.append_audit(
+            await change.audit(
                 tenant_id,
-                at=now,
-                action="tenant.lockbox_enabled" if enabled else "tenant.lockbox_disabled",
-                actor_id=uuid.UUID(actor.id),
-                request_id=None,
+                AuditAction.TENANT_LOCKBOX_ENABLED
+                if enabled
+                else AuditAction.TENANT_LOCKBOX_DISABLED,
+                actor_id=actor.id,
                 detail={"lockboxEnabled": enabled},
             )
     return await _reload(tenant_id)
@@ -56,8 +57,7 @@ async def update_settings(
     max_access_seconds: int | None,
 ) -> Tenant:
     tenant_id = _own_tenant_id(actor, "updateLockboxSettings")
-    now = deps.clock.now()
-    async with store.transaction():
+    async with changing(deps) as change:
         tenant = await store.lock_tenant(tenant_id)
         before = settings_of(tenant)
         after = updated_settings(
@@ -74,12 +74,10 @@ async def update_settings(
                 tenant,
                 ["pending_request_ttl_seconds", "default_access_seconds", "max_access_seconds"],
             )
-            await store.append_audit(
+            await change.audit(
                 tenant_id,
-                at=now,
-                action="tenant.settings_updated",
-                actor_id=uuid.UUID(actor.id),
-                request_id=None,
+                AuditAction.TENANT_SETTINGS_UPDATED,
+                actor_id=actor.id,
                 detail={
                     "pendingRequestTtlSeconds": after.pending_request_ttl_seconds,
                     "defaultAccessSeconds": after.default_access_seconds,

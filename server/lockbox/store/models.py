@@ -8,8 +8,11 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from lockbox.domain.lifecycle import Status
+from lockbox.domain.lifecycle import INITIAL, Status
 from lockbox.domain.policy import Role
+from lockbox.domain.tenant_settings import TenantSettings
+
+DEFAULTS = TenantSettings()
 
 
 class Tenant(Model):
@@ -17,9 +20,9 @@ class Tenant(Model):
     name = fields.CharField(max_length=200, unique=True)
     lockbox_enabled = fields.BooleanField(default=True)
     resource_roots: fields.Field[list[str]] = fields.JSONField(default=list)
-    pending_request_ttl_seconds = fields.IntField(default=4 * 24 * 3600)
-    default_access_seconds = fields.IntField(default=8 * 3600)
-    max_access_seconds = fields.IntField(default=8 * 3600)
+    pending_request_ttl_seconds = fields.IntField(default=DEFAULTS.pending_request_ttl_seconds)
+    default_access_seconds = fields.IntField(default=DEFAULTS.default_access_seconds)
+    max_access_seconds = fields.IntField(default=DEFAULTS.max_access_seconds)
     # Head of the tenant's audit hash chain. Appending locks this row, which
     # serialises the chain across processes.
     audit_seq = fields.BigIntField(default=0)
@@ -95,7 +98,7 @@ class AccessRequest(Model):
     resources: fields.Field[list[str]] = fields.JSONField(default=list)
     justification = fields.TextField()
     duration_seconds = fields.IntField()
-    status = fields.CharEnumField(Status, max_length=16, db_index=True)
+    status = fields.CharEnumField(Status, max_length=16, db_index=True, default=INITIAL)
     created_at = fields.DatetimeField(db_index=True)
     expires_at = fields.DatetimeField()
     decided_at = fields.DatetimeField(null=True)

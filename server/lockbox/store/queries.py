@@ -1,4 +1,4 @@
-"""Every query Lockbox runs. Services call these; nothing else touches the ORM."""
+"""Every query Lockbox runs: the only module that talks to the ORM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from lockbox.domain.audit import AuditRecord, chain_hash
 from lockbox.domain.ids import parse_uuid
-from lockbox.domain.lifecycle import Status
+from lockbox.domain.lifecycle import DEADLINES, TRANSITIONS, Columns, Deadline, Status
 from lockbox.store.models import (
     AccessRequest,
     ActivityEvent,
@@ -197,14 +197,36 @@ async def list_tickets(tenant_id: uuid.UUID | None = None) -> list[SupportTicket
 
 
 async def set_ticket_open(ticket_id: uuid.UUID, is_open: bool) -> int:
-    return await SupportTicket.filter(id=ticket_id).update(is_open=is_open)
+    """1 when the ticket changed, 0 when it already was so."""
+    return await SupportTicket.filter(id=ticket_id, is_open=not is_open).update(is_open=is_open)
 
 
 # --- access requests -----------------------------------------------------------
 
 
-async def insert_request(**values: Any) -> AccessRequest:
-    return await AccessRequest.create(**values)
+async def insert_request(
+    *,
+    tenant_id: uuid.UUID,
+    ticket_id: uuid.UUID,
+    engineer_id: uuid.UUID,
+    resources: list[str],
+    justification: str,
+    duration_seconds: int,
+    created_at: datetime,
+    expires_at: datetime,
+) -> AccessRequest:
+    """A new request, in the lifecycle's initial status (the column's default)."""
+    return await AccessRequest.create(
+        tenant_id=tenant_id,
+        ticket_id=ticket_id,
+        engineer_id=engineer_id,
+        resources=resources,
+        justification=justification,
+        duration_seconds=duration_seconds,
+        created_at=created_at,
+        updated_at=created_at,
+        expires_at=expires_at,
+    )
 
 
 async def get_request(request_id: str | uuid.UUID) -> AccessRequest | None:
@@ -227,39 +249,52 @@ async def lock_request(request_id: uuid.UUID) -> AccessRequest | None:
 
 
 async def transition_request(
-    request_id: uuid.UUID,
-    from_status: Status,
-    to_status: Status,
-    *,
-    now: datetime,
-    **changes: Any,
+    request: AccessRequest, to_status: Status, columns: Columns, *, now: datetime
 ) -> bool:
-    """Move a request from one stored status to another, only if it still holds.
+    """Move a request to `to_status` and write `columns`, only if its stored
+    status is still the one `request` was read with. On success `request`
+    holds the new values too. The only write of a request's status."""
+    values: dict[str, Any] = {
+        "decided_at": columns.decided_at,
+        "decided_by_id": as_uuid(columns.decided_by_id) if columns.decided_by_id else None,
+        "decision_reason": columns.decision_reason,
+        "access_starts_at": columns.access_starts_at,
+        "access_ends_at": columns.access_ends_at,
+        "updated_at": now,
+    }
+    written = {name: value for name, value in values.items() if value is not None}
+    updated = await AccessRequest.filter(id=request.id, status=request.status).update(
+        status=to_status, **written
+    )
+    if updated != 1:
+        return False
+    request.update_from_dict(written)
+    request.status = to_status
+    return True
 
-    The time guard makes a request that has become EXPIRED or COMPLETED by the
-    clock refuse the change, even before the sweeper has recorded it.
-    """
-    changes["updated_at"] = now
-    guard = Q(id=request_id, status=from_status)
-    if from_status is Status.PENDING and to_status is not Status.EXPIRED:
-        guard &= Q(expires_at__gt=now)
-    if from_status is Status.APPROVED and to_status is Status.REVOKED:
-        guard &= Q(access_ends_at__gt=now)
-    updated = await AccessRequest.filter(guard).update(status=to_status, **changes)
-    return updated == 1
+
+def _reads_as(status: Status, now: datetime) -> Q:
+    """SQL for "reads as `status` at `now`", built from the lifecycle's deadlines
+    (the same rule as `lifecycle.effective_status`)."""
+    own = Q(status=status)
+    for deadline in DEADLINES:
+        if deadline.status is status:
+            own &= _compare(deadline.column, "isnull", True) | _compare(deadline.column, "gt", now)
+    reached = [
+        _due(deadline, now)
+        for deadline in DEADLINES
+        if TRANSITIONS[deadline.status][deadline.action].target is status
+    ]
+    return Q(own, *reached, join_type="OR")
 
 
-def _status_condition(status: Status, now: datetime) -> Q:
-    """SQL for "reads as `status` at `now`" (see domain.lifecycle.effective_status)."""
-    if status is Status.PENDING:
-        return Q(status=Status.PENDING, expires_at__gt=now)
-    if status is Status.EXPIRED:
-        return Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=now)
-    if status is Status.APPROVED:
-        return Q(status=Status.APPROVED, access_ends_at__gt=now)
-    if status is Status.COMPLETED:
-        return Q(status=Status.COMPLETED) | Q(status=Status.APPROVED, access_ends_at__lte=now)
-    return Q(status=status)
+def _due(deadline: Deadline, now: datetime) -> Q:
+    return Q(status=deadline.status) & _compare(deadline.column, "lte", now)
+
+
+def _compare(column: str, lookup: str, value: Any) -> Q:
+    condition: dict[str, Any] = {f"{column}__{lookup}": value}
+    return Q(**condition)
 
 
 async def list_requests(
@@ -274,14 +309,7 @@ async def list_requests(
     """Requests in (created_at, id) order after a keyset position."""
     query = AccessRequest.all()
     if statuses:
-        condition = Q()
-        for i, status in enumerate(statuses):
-            condition = (
-                _status_condition(status, now)
-                if i == 0
-                else condition | (_status_condition(status, now))
-            )
-        query = query.filter(condition)
+        query = query.filter(Q(*(_reads_as(status, now) for status in statuses), join_type="OR"))
     if tenant_id is not None:
         query = query.filter(tenant_id=tenant_id)
     if engineer_id is not None:
@@ -310,14 +338,8 @@ async def requests_changed_since(
 
 async def requests_due(now: datetime, limit: int) -> list[AccessRequest]:
     """Requests whose time-based change (EXPIRED or COMPLETED) is not yet recorded."""
-    return (
-        await AccessRequest.filter(
-            Q(status=Status.PENDING, expires_at__lte=now)
-            | Q(status=Status.APPROVED, access_ends_at__lte=now)
-        )
-        .order_by("created_at")
-        .limit(limit)
-    )
+    due = Q(*(_due(deadline, now) for deadline in DEADLINES), join_type="OR")
+    return await AccessRequest.filter(due).order_by("created_at").limit(limit)
 
 
 # --- activity --------------------------------------------------------------------

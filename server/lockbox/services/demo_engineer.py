@@ -1,4 +1,5 @@
-"""`lockbox demo`: a fresh demo world, the server, and an engineer at work."""
+"""The simulated support engineer of `lockbox demo`: engineer-alice, at work
+through the same use cases a real engineer's calls go through."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from lockbox.services.auth import actor_of
 from lockbox.services.deps import Deps
 from lockbox.store import queries as store
 
+# Named after the command whose output it shows up in, not after this module.
 log = logging.getLogger("lockbox.demo")
 
 ACTIONS = ["read rows", "list blobs", "read logs", "query metrics", "export diagnostics"]

@@ -1,4 +1,4 @@
-"""Validation of a tenant's lockbox settings."""
+"""A tenant's lockbox settings: their defaults and their validation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ MAX_ACCESS_CEILING = 14 * DAY
 
 
 @dataclass(frozen=True, slots=True)
-class LockboxSettings:
+class TenantSettings:
     pending_request_ttl_seconds: int = 4 * DAY
     default_access_seconds: int = 8 * 3600
     max_access_seconds: int = 8 * 3600
@@ -24,12 +24,12 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 
 
 def updated_settings(
-    current: LockboxSettings,
+    current: TenantSettings,
     *,
     pending_request_ttl_seconds: int | None = None,
     default_access_seconds: int | None = None,
     max_access_seconds: int | None = None,
-) -> LockboxSettings:
+) -> TenantSettings:
     """Apply a partial update, validating the result as a whole."""
     new = replace(
         current,
@@ -49,7 +49,7 @@ def updated_settings(
     return new
 
 
-def access_duration(settings: LockboxSettings, requested: int | None) -> int:
+def access_duration(settings: TenantSettings, requested: int | None) -> int:
     if requested is None:
         return settings.default_access_seconds
     _check_range("durationSeconds", requested, 1, settings.max_access_seconds)

@@ -1,12 +1,12 @@
-"""Direct delivery of live activity to caught-up WebSocket subscribers.
+"""Which subscription operation, on which socket, a resolver is serving.
 
-Normally every event travels through each subscriber's own task and
-strawberry's result pipeline. Once an `engineerActivity` subscriber has
-caught up, and its selection is leaf fields only (immutable facts of the
-event), the request's feed can instead render the event once per distinct
-subscription and write the frame to every such socket itself (see
-services.feed). The protocol handlers below tell a resolver which operation,
-on which socket, it is serving.
+strawberry's WebSocket protocol handlers are extended to note the current
+operation (an `OperationChannel`) before its resolver runs. From it,
+`direct_delivery(info)` builds the realtime.direct.DirectDelivery that lets
+the request's feed render an `engineerActivity` event once per distinct
+subscription and write the frame to every such socket itself, once the
+subscriber has caught up and its selection is leaf fields only (immutable
+facts of the event, so one rendering serves every caller).
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from lockbox.api.context import Context
+from lockbox.api.errors import MASKED_ERROR
 from lockbox.api.types import ActivityEventType, LockboxInfo
-from lockbox.services.streams import DirectDelivery
+from lockbox.realtime.direct import DirectDelivery
 from lockbox.store.models import ActivityEvent
 
 log = logging.getLogger(__name__)
-
-MASKED = [{"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
 
 
 class OperationChannel:
@@ -131,7 +130,7 @@ def direct_delivery(info: LockboxInfo) -> DirectDelivery | None:
         if result.errors:
             for error in result.errors:
                 log.error("rendering activity event %s failed: %s", event.id, error)
-            return json.dumps({"data": None, "errors": MASKED})
+            return json.dumps({"data": None, "errors": [MASKED_ERROR]})
         return json.dumps({"data": result.data})
 
     # Interned: thousands of identical subscriptions share one key.

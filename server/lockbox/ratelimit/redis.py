@@ -1,41 +1,16 @@
-"""Rate limits per principal: in this process (memory://) or shared by every
-process through Redis (redis://), so that the limit a caller sees does not
-depend on how many processes serve it."""
+"""The rate limit shared by every process through Redis (redis://)."""
 
 from __future__ import annotations
 
 import logging
 import math
-import time
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from lockbox.domain.errors import RateLimited
-from lockbox.domain.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-
-class RateLimit(Protocol):
-    async def check(self, key: str) -> None:
-        """Take one call for `key`, or raise RateLimited."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-class LocalRateLimit:
-    def __init__(self, rate: float, burst: int) -> None:
-        self._limiter = RateLimiter(rate, burst)
-
-    async def check(self, key: str) -> None:
-        self._limiter.check(key, time.monotonic())
-
-    async def close(self) -> None:
-        return None
-
-
-# The token bucket of domain.ratelimit, run atomically inside Redis on
+# The token bucket of ratelimit.memory, run atomically inside Redis on
 # Redis's own clock. Returns {allowed, seconds until one token is back}.
 _BUCKET_SCRIPT = """
 local rate = tonumber(ARGV[1])
@@ -62,6 +37,7 @@ class RedisRateLimit:
     is allowed (and logged): the gate must keep working through an outage."""
 
     def __init__(self, url: str, rate: float, burst: int) -> None:
+        # Imported here: a deployment on memory:// never loads the client.
         import redis.asyncio as redis
 
         self._rate = rate
@@ -89,10 +65,3 @@ class RedisRateLimit:
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-def rate_limit_for(broker_url: str, rate: float, burst: int) -> RateLimit:
-    """Shared through Redis when the processes share a Redis broker."""
-    if urlsplit(broker_url).scheme in ("redis", "rediss") and rate > 0:
-        return RedisRateLimit(broker_url, rate, burst)
-    return LocalRateLimit(rate, burst)

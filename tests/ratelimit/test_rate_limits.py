@@ -9,12 +9,13 @@ import uuid
 import pytest
 
 from lockbox.domain.errors import RateLimited
-from lockbox.domain.ratelimit import RateLimiter
-from lockbox.realtime.ratelimit import LocalRateLimit, RedisRateLimit, rate_limit_for
+from lockbox.ratelimit import rate_limit_for
+from lockbox.ratelimit.memory import LocalRateLimit, TokenBucket
+from lockbox.ratelimit.redis import RedisRateLimit
 
 
 def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
-    limiter = RateLimiter(rate=2, burst=3)
+    limiter = TokenBucket(rate=2, burst=3)
     for _ in range(3):
         limiter.check("alice", now=10.0)
     with pytest.raises(RateLimited) as refused:
@@ -27,7 +28,7 @@ def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
 
 
 def test_zero_rate_means_no_limit() -> None:
-    limiter = RateLimiter(rate=0, burst=0)
+    limiter = TokenBucket(rate=0, burst=0)
     for _ in range(1000):
         limiter.check("alice", now=0.0)
 

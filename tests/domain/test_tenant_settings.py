@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from lockbox.domain.errors import BadUserInput
-from lockbox.domain.settings_rules import LockboxSettings, access_duration, updated_settings
+from lockbox.domain.tenant_settings import TenantSettings, access_duration, updated_settings
 
 HOUR = 3600
 DAY = 24 * HOUR
-DEFAULTS = LockboxSettings()
+DEFAULTS = TenantSettings()
 # Room to move the default around without touching the max.
-WIDE = LockboxSettings(
+WIDE = TenantSettings(
     pending_request_ttl_seconds=4 * DAY, default_access_seconds=8 * HOUR, max_access_seconds=DAY
 )
 
@@ -119,7 +119,7 @@ def test_a_refused_update_is_all_or_nothing() -> None:
 def test_omitted_duration_uses_the_tenant_default() -> None:
     assert access_duration(DEFAULTS, None) == 8 * HOUR
     assert access_duration(WIDE, None) == WIDE.default_access_seconds
-    custom = LockboxSettings(4 * DAY, 90, 120)
+    custom = TenantSettings(4 * DAY, 90, 120)
     assert access_duration(custom, None) == 90
 
 

@@ -7,9 +7,9 @@ per wake-up for all of them; a subscriber that is further behind than the
 feed remembers reads the database on its own until it catches up.
 
 Subscribers that have caught up may also hand their delivery to the feed
-(a `Sink`): the feed then renders each new event once per distinct
-subscription and writes it to every such subscriber in one pass, instead of
-waking one task per subscriber per event.
+(a `Sink`, see realtime.direct): the feed then renders each new event once
+per distinct subscription and writes it to every such subscriber in one
+pass, instead of waking one task per subscriber per event.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import itertools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Hashable
 
-from lockbox.domain.errors import LockboxError, RateLimited
+from lockbox.domain.errors import RateLimited
+from lockbox.realtime.direct import Sink
 from lockbox.realtime.hub import Hub, Inbox
 from lockbox.realtime.topics import activity_topic
 from lockbox.store import queries as store
@@ -34,31 +34,10 @@ log = logging.getLogger(__name__)
 FETCH_BATCH = 500
 
 
-@dataclass(eq=False)
-class Sink:
-    """A caught-up subscriber whose events the feed writes directly.
-
-    `render` turns an event into the subscriber's payload; subscribers with
-    the same `render_key` share one rendering per event. `send` writes one
-    payload to the subscriber. `wake` is rung when the sink fails, and
-    `error` then says why (the subscriber ends with it).
-    """
-
-    position: int
-    render_key: Hashable
-    render: Callable[[ActivityEvent], str]
-    send: Callable[[str], Awaitable[None]]
-    wake: Inbox
-    error: LockboxError | None = None
-    active: bool = field(default=True)
-
-    def fail(self, error: LockboxError) -> None:
-        self.active = False
-        self.error = error
-        self.wake.deliver("sink", {})
-
-
 class ActivityFeed:
+    """One request's recent activity, read once for all of this process's
+    subscribers of it (see the module docstring)."""
+
     def __init__(
         self,
         request_id: uuid.UUID,
@@ -213,12 +192,13 @@ class ActivityFeed:
                 for sink in list(self.sinks):
                     if event.seq <= sink.position or not sink.active:
                         continue
-                    payload = rendered.get(sink.render_key)
+                    delivery = sink.delivery
+                    payload = rendered.get(delivery.render_key)
                     if payload is None:
-                        payload = rendered[sink.render_key] = sink.render(event)
+                        payload = rendered[delivery.render_key] = delivery.render(event)
                     self._sending = (sink, loop.time())
                     try:
-                        await sink.send(payload)
+                        await delivery.send(payload)
                     except Exception:  # the socket is gone; its task ends it
                         self.detach(sink)
                         continue

@@ -1,8 +1,13 @@
-"""A token bucket per caller: bursts are fine, floods are not."""
+"""The token bucket, and the limiter that runs it in this process (memory://).
+
+The bucket is a pure rule: time is passed in, so it is tested without
+waiting. The Redis backend runs the same rule inside Redis.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from lockbox.domain.errors import RateLimited
@@ -14,8 +19,9 @@ class _Bucket:
     updated: float
 
 
-class RateLimiter:
-    """`rate` calls per second on average, up to `burst` at once, per key.
+class TokenBucket:
+    """`rate` calls per second on average, up to `burst` at once, per key:
+    bursts are fine, floods are not.
 
     Time is passed in (a monotonic clock in seconds), so the rule is pure.
     """
@@ -41,3 +47,16 @@ class RateLimiter:
             wait = math.ceil((1 - bucket.tokens) / self.rate)
             raise RateLimited(f"too many calls; retry in {wait} s", retry_after_seconds=wait)
         bucket.tokens -= 1
+
+
+class LocalRateLimit:
+    """A `RateLimit` for one process: each process keeps its own buckets."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._limiter = TokenBucket(rate, burst)
+
+    async def check(self, key: str) -> None:
+        self._limiter.check(key, time.monotonic())
+
+    async def close(self) -> None:
+        return None

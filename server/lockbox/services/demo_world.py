@@ -38,10 +38,10 @@ async def seed(deps: Deps) -> dict[str, Any]:
     world: dict[str, Any] = {"tenants": {}, "principals": {}, "tickets": {}}
     async with store.transaction():
         for name, roots, enabled in TENANTS:
-            tenant = await admin.create_tenant(name, roots, enabled)
+            tenant = await admin.create_tenant(deps, name, roots, enabled)
             world["tenants"][name] = {"id": str(tenant.id)}
             ticket = await admin.create_ticket(
-                str(tenant.id), f"{name}: customer reports slow queries on production"
+                deps, str(tenant.id), f"{name}: customer reports slow queries on production"
             )
             world["tickets"][f"{name}-ticket"] = {"id": str(ticket.id)}
         for name, role, tenant_name, scopes in PRINCIPALS:

@@ -1,0 +1,29 @@
+"""Input objects of the mutations (contract section 4)."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.scalars import JSON
+
+
+@strawberry.input
+class CreateAccessRequestInput:
+    ticket_id: strawberry.ID
+    resources: list[str]
+    justification: str
+    duration_seconds: int | None = None
+
+
+@strawberry.input
+class AuthorizeAccessInput:
+    request_id: strawberry.ID
+    resource: str
+    action: str
+    detail: JSON | None = None
+
+
+@strawberry.input
+class LockboxSettingsInput:
+    pending_request_ttl_seconds: int | None = None
+    default_access_seconds: int | None = None
+    max_access_seconds: int | None = None

@@ -1,0 +1,132 @@
+"""The Mutation root. Each resolver authenticates, calls one service and wraps
+the row; the service enforces who may act (see api.permissions for why the
+roles declared here are descriptive)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from lockbox.api.inputs import (
+    AuthorizeAccessInput,
+    CreateAccessRequestInput,
+    LockboxSettingsInput,
+)
+from lockbox.api.permissions import mutation
+from lockbox.api.types import (
+    AccessDecision,
+    AccessRequestType,
+    ActivityEventType,
+    LockboxInfo,
+    TenantType,
+)
+from lockbox.domain.lifecycle import Action
+from lockbox.domain.policy import Role
+from lockbox.services import gate, tenants
+from lockbox.services import requests as request_service
+
+ENGINEER = (Role.ENGINEER,)
+OWN_ENGINEER = "the request's own engineer"
+DECIDERS = (Role.TENANT_ADMIN, Role.APPROVER)
+DECIDER = "a decider of the request: an admin of its tenant, or an approver covering it"
+TENANT_ADMIN = (Role.TENANT_ADMIN,)
+
+
+async def _transition(
+    info: LockboxInfo, id: strawberry.ID, action: Action, reason: str | None = None
+) -> AccessRequestType:
+    actor = await info.context.actor()
+    row = await request_service.transition(info.context.deps, actor, id, action, reason)
+    return AccessRequestType(row=row)
+
+
+@strawberry.type
+class Mutation:
+    @mutation(roles=ENGINEER, description="Ask for access to a tenant's resources.")
+    async def create_access_request(
+        self, info: LockboxInfo, input: CreateAccessRequestInput
+    ) -> AccessRequestType:
+        actor = await info.context.actor()
+        row = await request_service.create(
+            info.context.deps,
+            actor,
+            ticket_id=input.ticket_id,
+            resources=input.resources,
+            justification=input.justification,
+            duration_seconds=input.duration_seconds,
+        )
+        return AccessRequestType(row=row)
+
+    @mutation(roles=ENGINEER, who=OWN_ENGINEER, description="Withdraw a pending request.")
+    async def cancel_access_request(
+        self, info: LockboxInfo, id: strawberry.ID
+    ) -> AccessRequestType:
+        return await _transition(info, id, Action.CANCEL)
+
+    @mutation(roles=ENGINEER, who=OWN_ENGINEER, description="End an open access window early.")
+    async def release_access(self, info: LockboxInfo, id: strawberry.ID) -> AccessRequestType:
+        return await _transition(info, id, Action.RELEASE)
+
+    @mutation(
+        roles=DECIDERS,
+        who=DECIDER,
+        description="Approve a pending request; the access window opens.",
+    )
+    async def approve_request(
+        self, info: LockboxInfo, id: strawberry.ID, reason: str | None = None
+    ) -> AccessRequestType:
+        return await _transition(info, id, Action.APPROVE, reason)
+
+    @mutation(roles=DECIDERS, who=DECIDER, description="Deny a pending request.")
+    async def deny_request(
+        self, info: LockboxInfo, id: strawberry.ID, reason: str | None = None
+    ) -> AccessRequestType:
+        return await _transition(info, id, Action.DENY, reason)
+
+    @mutation(roles=DECIDERS, who=DECIDER, description="End an open access window now.")
+    async def revoke_access(
+        self, info: LockboxInfo, id: strawberry.ID, reason: str | None = None
+    ) -> AccessRequestType:
+        return await _transition(info, id, Action.REVOKE, reason)
+
+    @mutation(
+        roles=ENGINEER,
+        who=OWN_ENGINEER,
+        description="The gate: may the engineer do this now? Always recorded.",
+    )
+    async def authorize_access(
+        self, info: LockboxInfo, input: AuthorizeAccessInput
+    ) -> AccessDecision:
+        actor = await info.context.actor()
+        event = await gate.authorize(
+            info.context.deps,
+            actor,
+            request_id=input.request_id,
+            resource=input.resource,
+            action=input.action,
+            detail=input.detail,
+        )
+        return AccessDecision(
+            allowed=event.allowed, reason=event.denial_reason, event=ActivityEventType(row=event)
+        )
+
+    @mutation(roles=TENANT_ADMIN, description="Turn lockbox on or off for the caller's tenant.")
+    async def set_lockbox_enabled(self, info: LockboxInfo, enabled: bool) -> TenantType:
+        actor = await info.context.actor()
+        return TenantType(row=await tenants.set_lockbox_enabled(info.context.deps, actor, enabled))
+
+    @mutation(
+        roles=TENANT_ADMIN,
+        description="Change the caller's tenant's expiry and access durations.",
+    )
+    async def update_lockbox_settings(
+        self, info: LockboxInfo, input: LockboxSettingsInput
+    ) -> TenantType:
+        actor = await info.context.actor()
+        row = await tenants.update_settings(
+            info.context.deps,
+            actor,
+            pending_request_ttl_seconds=input.pending_request_ttl_seconds,
+            default_access_seconds=input.default_access_seconds,
+            max_access_seconds=input.max_access_seconds,
+        )
+        return TenantType(row=row)

@@ -1,0 +1,85 @@
+"""The Query root: what the caller may read, always filtered by what it may see."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+
+from lockbox.api.types import (
+    AUDIT,
+    AccessRequestStatus,
+    AccessRequestType,
+    AuditEventType,
+    Connection,
+    LockboxInfo,
+    PrincipalType,
+    audit_cursor,
+    connection,
+    parse_request_cursor,
+    request_cursor,
+)
+from lockbox.domain import cursors
+from lockbox.domain.lifecycle import Status
+from lockbox.services import audit
+from lockbox.services import requests as request_service
+
+
+async def _request_page(
+    info: LockboxInfo, statuses: list[Status] | None, first: int | None, after: str | None
+) -> Connection[AccessRequestType]:
+    actor = await info.context.actor()
+    limit = cursors.page_size(first)
+    rows = await request_service.list_visible(
+        info.context.deps,
+        actor,
+        statuses=statuses,
+        after=parse_request_cursor(after),
+        limit=limit + 1,
+    )
+    return connection(
+        [AccessRequestType(row=r) for r in rows], [request_cursor(r) for r in rows], limit
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def me(self, info: LockboxInfo) -> PrincipalType:
+        actor = await info.context.actor()
+        return PrincipalType(row=await info.context.loaders.principal_of(uuid.UUID(actor.id)))
+
+    @strawberry.field(description="Requests waiting for a decision, oldest first.")
+    async def pending_requests(
+        self, info: LockboxInfo, first: int | None = 50, after: str | None = None
+    ) -> Connection[AccessRequestType]:
+        return await _request_page(info, [Status.PENDING], first, after)
+
+    @strawberry.field(description="Requests the caller can see, oldest first.")
+    async def access_requests(
+        self,
+        info: LockboxInfo,
+        status: list[AccessRequestStatus] | None = None,  # type: ignore[valid-type]
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> Connection[AccessRequestType]:
+        return await _request_page(info, status, first, after)
+
+    @strawberry.field(description="Null when the request does not exist or is not visible.")
+    async def access_request(
+        self, info: LockboxInfo, id: strawberry.ID
+    ) -> AccessRequestType | None:
+        actor = await info.context.actor()
+        row = await request_service.find_visible(actor, id)
+        return None if row is None else AccessRequestType(row=row)
+
+    @strawberry.field(description="The caller's tenant audit chain, oldest first.")
+    async def audit_log(
+        self, info: LockboxInfo, first: int | None = 50, after: str | None = None
+    ) -> Connection[AuditEventType]:
+        actor = await info.context.actor()
+        limit = cursors.page_size(first)
+        rows = await audit.page(actor, cursors.decode_int(AUDIT, after), limit + 1)
+        return connection(
+            [AuditEventType(row=r) for r in rows], [audit_cursor(r) for r in rows], limit
+        )

@@ -188,8 +188,12 @@ def start_server(stack: Stack, clock: ManualClock, **settings: Any) -> LiveServe
 
 
 @pytest.fixture
-async def live(world: World, database: Stack, clock: ManualClock) -> AsyncIterator[Live]:
-    server = start_server(database, clock)
+async def live(
+    request: pytest.FixtureRequest, world: World, database: Stack, clock: ManualClock
+) -> AsyncIterator[Live]:
+    """The app under uvicorn. Settings to change come in as the fixture's
+    parameter: `@pytest.mark.parametrize("live", [{"setting": value}], indirect=True)`."""
+    server = start_server(database, clock, **getattr(request, "param", {}))
     http = GraphQLHttp(server.http_url)
     try:
         yield Live(server=server, http=http, clock=clock, stack=database)

@@ -132,6 +132,18 @@ def _calls(module: str) -> Iterator[tuple[str, ast.Call]]:
 WRITE_METHODS = {"create", "bulk_create", "update", "get_or_create", "update_or_create", "save"}
 
 
+# Models with a `status` of their own (a delivery's), not a request's.
+OTHER_MODELS = {"Notification", "Webhook"}
+
+
+def _root(node: ast.expr) -> str | None:
+    """The name a call chain starts from: `AccessRequest` in
+    `AccessRequest.filter(...).update(...)`."""
+    while isinstance(node, ast.Attribute | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def _status_writes(module: str) -> set[str]:
     """Functions of `module` that write a `status` (keyword to an ORM write,
     attribute assignment or setattr)."""
@@ -145,6 +157,7 @@ def _status_writes(module: str) -> set[str]:
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in WRITE_METHODS
                 and any(k.arg == "status" for k in node.keywords)
+                and _root(node.func) not in OTHER_MODELS
             ):
                 places.add(function.name)
             if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):

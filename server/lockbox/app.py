@@ -19,11 +19,16 @@ from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
+from lockbox.domain.notifications import Channel
+from lockbox.notify import Transport
+from lockbox.notify.mail import MailTransport
+from lockbox.notify.webhook import WebhookTransport
 from lockbox.ratelimit import rate_limit_for
 from lockbox.realtime.broker import Broker, broker_from_url
 from lockbox.realtime.hub import Hub
 from lockbox.services import lockouts, sweeper
 from lockbox.services.deps import Deps
+from lockbox.services.outbox import Outbox
 from lockbox.settings import Settings
 from lockbox.store import config as db
 from lockbox.store import queries as store
@@ -91,7 +96,11 @@ def create_app(
         limiter=rate_limit_for(
             settings.broker_url, settings.rate_limit_per_second, settings.rate_limit_burst
         ),
+        mail_enabled=settings.smtp_url is not None,
+        webhook_allow_private=settings.webhook_allow_private,
     )
+    # Built now, so that a bad LOCKBOX_SMTP_URL fails at start, not at the first mail.
+    mail = MailTransport.from_settings(settings) if settings.smtp_url else None
 
     binding = db.Binding()
 
@@ -115,6 +124,18 @@ def create_app(
             await stack.enter_async_context(
                 background("lockouts", lambda: lockouts.watch(deps, settings.lockout_poll_seconds))
             )
+            webhooks = WebhookTransport(allow_private=settings.webhook_allow_private)
+            stack.push_async_callback(webhooks.aclose)
+            transports: dict[Channel, Transport] = {Channel.WEBHOOK: webhooks}
+            if mail is not None:
+                transports[Channel.EMAIL] = mail
+            outbox = Outbox(
+                deps,
+                transports,
+                lease_seconds=settings.outbox_lease_seconds,
+                poll_seconds=settings.outbox_poll_seconds,
+            )
+            await stack.enter_async_context(background("outbox", outbox.run))
             for worker in workers:
                 await stack.enter_async_context(background("worker", partial(worker, deps)))
             yield

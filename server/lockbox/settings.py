@@ -27,6 +27,13 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.lower() not in ("0", "false", "no", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite://lockbox.db"
@@ -44,6 +51,16 @@ class Settings:
     # Calls per second per principal (0 turns the limit off), and the burst.
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 200
+    # Notifications (contract section 6). No SMTP URL: no mail is sent.
+    smtp_url: str | None = None
+    smtp_ca_file: str | None = None  # extra CA certificates to trust for STARTTLS / smtps
+    mail_from: str = "lockbox@localhost"
+    public_url: str | None = None  # the base of every link; default http://<host>:<port>
+    webhook_allow_private: bool = False
+    # How often each process looks for due deliveries (it is also woken by
+    # every change that writes one), and how long a claim on one lasts.
+    outbox_poll_seconds: float = 1.0
+    outbox_lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,12 +81,26 @@ class Settings:
             db_connect_timeout_seconds=_env_int(
                 "LOCKBOX_DB_CONNECT_TIMEOUT_SECONDS", cls.db_connect_timeout_seconds
             ),
-            graphiql=env.get("LOCKBOX_GRAPHIQL", "1").lower() not in ("0", "false", "no", "off"),
+            graphiql=_env_flag("LOCKBOX_GRAPHIQL", True),
             rate_limit_per_second=_env_float(
                 "LOCKBOX_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second
             ),
             rate_limit_burst=_env_int("LOCKBOX_RATE_LIMIT_BURST", cls.rate_limit_burst),
+            smtp_url=env.get("LOCKBOX_SMTP_URL") or None,
+            smtp_ca_file=env.get("LOCKBOX_SMTP_CA_FILE") or None,
+            mail_from=env.get("LOCKBOX_MAIL_FROM") or cls.mail_from,
+            public_url=env.get("LOCKBOX_PUBLIC_URL") or None,
+            webhook_allow_private=_env_flag("LOCKBOX_WEBHOOK_ALLOW_PRIVATE", False),
+            outbox_poll_seconds=_env_float("LOCKBOX_OUTBOX_POLL_SECONDS", cls.outbox_poll_seconds),
+            outbox_lease_seconds=_env_float(
+                "LOCKBOX_OUTBOX_LEASE_SECONDS", cls.outbox_lease_seconds
+            ),
         )
+
+    @property
+    def link_base(self) -> str:
+        """Where links in mails point: LOCKBOX_PUBLIC_URL, else this server."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

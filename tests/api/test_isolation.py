@@ -9,6 +9,7 @@ and must change nothing.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -16,7 +17,11 @@ from typing import Any
 import pytest
 
 from lockbox.domain.lifecycle import Action
+from lockbox.domain.notifications import Channel
+from lockbox.domain.policy import Role
 from lockbox.services.deps import Deps
+from lockbox.store import queries as store
+from lockbox.store.models import Notification
 from tests.api.helpers import (
     APPROVED_BY_ADMIN,
     AUDIT,
@@ -35,6 +40,7 @@ from tests.api.helpers import (
     ws_errors,
 )
 from tests.conftest import Live, World
+from tests.notify.webhook_support import NOWHERE, PRIVATE_WEBHOOKS
 from tests.support import LEGACY_WS, TRANSPORT_WS, WsClient
 
 OTHER_TENANT = ("fabrikam-admin", "fabrikam-approver")
@@ -378,3 +384,232 @@ async def test_request_updates_never_carry_another_tenants_changes(
     finally:
         await fabrikam.close()
         await contoso.close()
+
+
+# --- notification log and notification addresses ------------------------------------
+
+TENANTS = ("contoso", "fabrikam", "northwind")
+NOTIFICATION_LOG = """
+query($after: String) {
+  notifications(first: 200, after: $after) {
+    edges { cursor node { id recipient } } pageInfo { endCursor }
+  }
+}
+"""
+
+
+async def test_notifications_are_each_admins_own_and_nobody_elses(live: Live, world: World) -> None:
+    rows: dict[str, set[str]] = {}
+    for tenant in TENANTS:
+        written = [
+            Notification(
+                tenant_id=uuid.UUID(world.tenant(tenant)),
+                channel=Channel.EMAIL,
+                event="access_request.created",
+                recipient=f"watcher{i}@{tenant}.example",
+                next_attempt_at=live.clock.now(),
+                created_at=live.clock.now(),
+            )
+            for i in range(3)
+        ]
+        await store.insert_notifications(written)
+        rows[tenant] = {str(row.id) for row in written}
+
+    for principal in world.raw["principals"]:
+        token = world.token(principal)
+        role = world.actors[principal].role
+        if role is not Role.TENANT_ADMIN:
+            code = await live.http.error_code(token, NOTIFICATION_LOG)
+            assert (principal, code) == (principal, "FORBIDDEN")
+            continue
+        own = principal.removesuffix("-admin")
+        page = (await live.http.data(token, NOTIFICATION_LOG))["notifications"]
+        seen = [edge["node"] for edge in page["edges"]]
+        assert {n["id"] for n in seen} == rows[own], principal
+        assert all(n["recipient"].endswith(f"@{own}.example") for n in seen), principal
+
+    # A cursor is a position, not a key: another tenant's cursor reads the
+    # caller's own rows from that position, never the other tenant's.
+    contoso = await live.http.data(world.token("contoso-admin"), NOTIFICATION_LOG)
+    cursor = contoso["notifications"]["edges"][0]["cursor"]
+    page = await live.http.data(world.token("fabrikam-admin"), NOTIFICATION_LOG, after=cursor)
+    assert {e["node"]["id"] for e in page["notifications"]["edges"]} <= rows["fabrikam"]
+
+
+SETTINGS = "settings { notificationEmails }"
+EVERY_TENANT_PATH = f"""
+{{
+  me {{ tenant {{ name {SETTINGS} }} }}
+  accessRequests(first: 200) {{ edges {{ node {{
+    tenant {{ name {SETTINGS} }}
+    ticket {{ tenant {{ name {SETTINGS} }} }}
+    decidedBy {{ tenant {{ name {SETTINGS} }} }}
+  }} }} }}
+}}
+"""
+
+
+def tenants_seen(data: Any) -> list[tuple[str, list[str]]]:
+    """Every (tenant name, notificationEmails) anywhere in a response."""
+    found: list[tuple[str, list[str]]] = []
+    if isinstance(data, dict):
+        if "settings" in data and "name" in data:
+            found.append((data["name"], data["settings"]["notificationEmails"]))
+        for value in data.values():
+            found.extend(tenants_seen(value))
+    elif isinstance(data, list):
+        for item in data:
+            found.extend(tenants_seen(item))
+    return found
+
+
+async def test_only_a_tenants_own_admins_read_its_notification_emails(
+    live: Live, deps: Deps, world: World
+) -> None:
+    addresses = {tenant: [f"security@{tenant}.example"] for tenant in TENANTS}
+    for tenant in TENANTS:
+        data = await live.http.data(
+            world.token(f"{tenant}-admin"),
+            "mutation($emails: [String!]) { updateLockboxSettings("
+            "input: {notificationEmails: $emails}) { settings { notificationEmails } } }",
+            emails=addresses[tenant],
+        )
+        assert data["updateLockboxSettings"]["settings"]["notificationEmails"] == addresses[tenant]
+        # A request in each tenant, decided by its admin (northwind approves
+        # itself); bob's is fabrikam's, alice's the others.
+        then = () if tenant == "northwind" else ((Action.APPROVE, f"{tenant}-admin"),)
+        engineer = "engineer-bob" if tenant == "fabrikam" else "engineer-alice"
+        await seed_request(deps, world, engineer=engineer, tenant=tenant, then=then)
+
+    for principal in world.raw["principals"]:
+        seen = tenants_seen(await live.http.data(world.token(principal), EVERY_TENANT_PATH))
+        assert seen, principal  # every principal reaches some tenant
+        actor = world.actors[principal]
+        for name, emails in seen:
+            own_admin = actor.role is Role.TENANT_ADMIN and actor.tenant_id == world.tenant(name)
+            expected = addresses[name] if own_admin else []
+            assert (principal, name, emails) == (principal, name, expected)
+    # The operator side, which sees every request, reached every tenant.
+    seen_by_manager = tenants_seen(
+        await live.http.data(world.token("support-manager"), EVERY_TENANT_PATH)
+    )
+    assert {name for name, _ in seen_by_manager} == set(TENANTS)
+
+
+SET_ADDRESSES = """
+mutation { updateLockboxSettings(input: {notificationEmails: ["evil@attacker.example"]}) {
+  name } }
+"""
+
+
+async def test_only_a_tenant_admin_sets_notification_emails(live: Live, world: World) -> None:
+    admin = world.token("contoso-admin")
+    before = await live.http.data(admin, "{ me { tenant { settings { notificationEmails } } } }")
+
+    for principal in NOT_TENANT_ADMINS:
+        code = await live.http.error_code(world.token(principal), SET_ADDRESSES)
+        assert (principal, code) == (principal, "FORBIDDEN")
+    # fabrikam's admin sets fabrikam's, never contoso's.
+    await live.http.data(world.token("fabrikam-admin"), SET_ADDRESSES)
+
+    after = await live.http.data(admin, "{ me { tenant { settings { notificationEmails } } } }")
+    assert after == before
+
+
+# --- webhooks (TENANT_ADMIN of their own tenant only) ------------------------------
+
+WEBHOOK_FIELDS = "id url events enabled createdAt lastDeliveryAt lastError"
+CREATE_WEBHOOK = f"""
+mutation($url: String!) {{
+  createWebhook(input: {{url: $url, events: ["access_request.created"]}}) {{
+    webhook {{ {WEBHOOK_FIELDS} }} secret
+  }}
+}}
+"""
+LIST_WEBHOOKS = f"{{ webhooks {{ {WEBHOOK_FIELDS} }} }}"
+DELETE_WEBHOOK = "mutation($id: ID!) { deleteWebhook(id: $id) }"
+
+
+async def webhook_ids(live: Live, world: World, principal: str) -> set[str]:
+    data = await live.http.data(world.token(principal), LIST_WEBHOOKS)
+    return {hook["id"] for hook in data["webhooks"]}
+
+
+async def new_webhook(live: Live, world: World, principal: str) -> dict[str, Any]:
+    data = await live.http.data(world.token(principal), CREATE_WEBHOOK, url=NOWHERE)
+    made: dict[str, Any] = data["createWebhook"]
+    return made
+
+
+# Webhooks pointing at loopback (NOWHERE: nothing listens, nothing leaves the machine).
+@pytest.mark.parametrize("live", [PRIVATE_WEBHOOKS], indirect=True, ids=["private-webhooks"])
+async def test_webhooks_are_for_the_tenant_admin_of_their_own_tenant(
+    live: Live, world: World
+) -> None:
+    contoso = (await new_webhook(live, world, "contoso-admin"))["webhook"]["id"]
+    fabrikam = (await new_webhook(live, world, "fabrikam-admin"))["webhook"]["id"]
+    own = {"contoso-admin": {contoso}, "fabrikam-admin": {fabrikam}, "northwind-admin": set()}
+
+    for principal, actor in world.actors.items():
+        token = world.token(principal)
+        if actor.role is Role.TENANT_ADMIN:
+            # Its own tenant's webhooks only; another tenant's do not exist for it.
+            assert (principal, await webhook_ids(live, world, principal)) == (
+                principal,
+                own[principal],
+            )
+            for other in {contoso, fabrikam} - own[principal]:
+                code = await live.http.error_code(token, DELETE_WEBHOOK, id=other)
+                assert (principal, code) == (principal, "NOT_FOUND")
+            continue
+        for document, variables in (
+            (LIST_WEBHOOKS, {}),
+            (CREATE_WEBHOOK, {"url": NOWHERE}),
+            (DELETE_WEBHOOK, {"id": contoso}),
+        ):
+            code = await live.http.error_code(token, document, **variables)
+            assert (principal, document, code) == (principal, document, "FORBIDDEN")
+
+    # Nothing changed: each tenant still has exactly its own webhook.
+    assert await webhook_ids(live, world, "contoso-admin") == {contoso}
+    assert await webhook_ids(live, world, "fabrikam-admin") == {fabrikam}
+    for missing in ("not-a-webhook", str(uuid.uuid4())):
+        code = await live.http.error_code(world.token("contoso-admin"), DELETE_WEBHOOK, id=missing)
+        assert code == "NOT_FOUND"
+    # The rightful admin deletes its own.
+    deleted = await live.http.data(world.token("fabrikam-admin"), DELETE_WEBHOOK, id=fabrikam)
+    assert deleted == {"deleteWebhook": True}
+    assert await webhook_ids(live, world, "fabrikam-admin") == set()
+    assert await webhook_ids(live, world, "contoso-admin") == {contoso}
+
+
+@pytest.mark.parametrize("live", [PRIVATE_WEBHOOKS], indirect=True, ids=["private-webhooks"])
+async def test_a_webhooks_secret_is_shown_once_and_never_again(live: Live, world: World) -> None:
+    admin = world.token("contoso-admin")
+    made = await new_webhook(live, world, "contoso-admin")
+    secret, hook = made["secret"], made["webhook"]
+    assert len(secret) >= 40
+    assert hook["url"] == NOWHERE
+    assert hook["events"] == ["access_request.created"]
+    assert hook["enabled"] is True
+    assert (await new_webhook(live, world, "contoso-admin"))["secret"] != secret
+
+    listed = await live.http.data(admin, LIST_WEBHOOKS)
+    assert hook in listed["webhooks"]
+    await live.http.data(admin, DELETE_WEBHOOK, id=hook["id"])
+
+    events = await audit_events(live, admin)
+    created = [e for e in events if e["action"] == "webhook.created"]
+    deleted = [e for e in events if e["action"] == "webhook.deleted"]
+    assert created[0]["detail"] == {
+        "webhookId": hook["id"],
+        "url": NOWHERE,
+        "events": ["access_request.created"],
+    }
+    assert deleted[0]["detail"]["webhookId"] == hook["id"]
+    assert created[0]["actor"] == {"name": "contoso-admin"}
+    for seen_by_auditor in (False, True):
+        token = world.token("contoso-auditor") if seen_by_auditor else admin
+        audit = await live.http.data(token, AUDIT)
+        assert secret not in json.dumps(audit)
+    assert secret not in json.dumps(listed)

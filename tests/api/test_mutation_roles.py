@@ -9,6 +9,7 @@ the declared roles.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import graphql
@@ -18,6 +19,7 @@ from lockbox.api.mutations import Mutation
 from lockbox.api.permissions import declared_callers
 from lockbox.api.schema import build_schema
 from lockbox.services.deps import Deps
+from lockbox.store import queries as store
 from tests.api.helpers import (
     APPROVED_BY_ADMIN,
     CREATE,
@@ -29,6 +31,7 @@ from tests.api.helpers import (
     seed_request,
 )
 from tests.conftest import Live, World
+from tests.notify.webhook_support import NOWHERE, PRIVATE_WEBHOOKS
 
 DECLARED = declared_callers(Mutation)
 
@@ -38,7 +41,10 @@ TENANT_DOCUMENTS = {
     "updateLockboxSettings": """
         mutation { updateLockboxSettings(input: {pendingRequestTtlSeconds: 3600}) { name } }
     """,
+    "createWebhook": f'mutation {{ createWebhook(input: {{url: "{NOWHERE}"}}) {{ secret }} }}',
 }
+# The mutations on one webhook of the caller's tenant; each takes $id.
+WEBHOOK_DOCUMENTS = {"deleteWebhook": "mutation($id: ID!) { deleteWebhook(id: $id) }"}
 
 
 def test_every_mutation_declares_its_callers_in_the_schema() -> None:
@@ -46,7 +52,12 @@ def test_every_mutation_declares_its_callers_in_the_schema() -> None:
     assert served is not None
     assert set(DECLARED) == set(served.fields)
     # ... and each one is tried below.
-    assert set(DECLARED) == {"createAccessRequest", *TENANT_DOCUMENTS, *OPERATIONS}
+    assert set(DECLARED) == {
+        "createAccessRequest",
+        *TENANT_DOCUMENTS,
+        *WEBHOOK_DOCUMENTS,
+        *OPERATIONS,
+    }
     for name, callers in DECLARED.items():
         assert callers.roles, name
         description = served.fields[name].description or ""
@@ -64,6 +75,13 @@ async def succeeds(live: Live, deps: Deps, world: World, principal: str, operati
         )
     elif operation in TENANT_DOCUMENTS:
         body = await live.http.call(token, TENANT_DOCUMENTS[operation])
+    elif operation in WEBHOOK_DOCUMENTS:
+        # A webhook of the caller's own tenant (contoso's for operator-side callers).
+        tenant = world.actors[principal].tenant_id or world.tenant("contoso")
+        webhook = await store.create_webhook(
+            uuid.UUID(tenant), url=NOWHERE, events=[], secret="s", created_at=deps.clock.now()
+        )
+        body = await live.http.call(token, WEBHOOK_DOCUMENTS[operation], id=str(webhook.id))
     else:
         # A fresh request each time: an earlier success must not change the next outcome.
         then = APPROVED_BY_ADMIN if operation in NEEDS_APPROVED else ()
@@ -75,6 +93,8 @@ async def succeeds(live: Live, deps: Deps, world: World, principal: str, operati
     return operation != "authorizeAccess" or bool(body["data"][operation]["allowed"])
 
 
+# createWebhook succeeds only where its loopback URL is allowed.
+@pytest.mark.parametrize("live", [PRIVATE_WEBHOOKS], indirect=True, ids=["private-webhooks"])
 @pytest.mark.parametrize("operation", sorted(DECLARED))
 async def test_declared_roles_are_the_roles_that_succeed(
     live: Live, deps: Deps, world: World, operation: str

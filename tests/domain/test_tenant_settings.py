@@ -139,3 +139,63 @@ def test_duration_limit_follows_the_tenants_max() -> None:
     assert access_duration(long, 14 * DAY) == 14 * DAY
     with pytest.raises(BadUserInput):
         access_duration(long, 14 * DAY + 1)
+
+
+# --- notification_emails ------------------------------------------------------
+
+
+def addresses(count: int) -> list[str]:
+    return [f"watcher{i}@contoso.example" for i in range(count)]
+
+
+def test_notification_emails_default_to_empty_and_stay_when_omitted() -> None:
+    assert DEFAULTS.notification_emails == ()
+    with_list = updated_settings(WIDE, notification_emails=["sec@contoso.example"])
+    assert updated_settings(with_list, max_access_seconds=HOUR, default_access_seconds=HOUR) == (
+        TenantSettings(4 * DAY, HOUR, HOUR, ("sec@contoso.example",))
+    )
+
+
+def test_notification_emails_replace_the_whole_list_and_empty_clears_it() -> None:
+    first = updated_settings(WIDE, notification_emails=["a@contoso.example", "b@contoso.example"])
+    second = updated_settings(first, notification_emails=["c@contoso.example"])
+    assert second.notification_emails == ("c@contoso.example",)
+    assert updated_settings(second, notification_emails=[]).notification_emails == ()
+
+
+def test_notification_emails_are_trimmed_and_repeats_dropped_keeping_the_first_spelling() -> None:
+    new = updated_settings(
+        WIDE,
+        notification_emails=[" Sec@Contoso.example ", "sec@contoso.example", "ops@contoso.example"],
+    )
+    assert new.notification_emails == ("Sec@Contoso.example", "ops@contoso.example")
+
+
+def test_fifty_notification_emails_are_accepted_fifty_one_are_not() -> None:
+    assert len(updated_settings(WIDE, notification_emails=addresses(50)).notification_emails) == 50
+    with pytest.raises(BadUserInput, match="notificationEmails takes at most 50"):
+        updated_settings(WIDE, notification_emails=addresses(51))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "no-at-sign", "@contoso.example", "sec@", "two words@contoso.example", "a@b..c", "a@.b"],
+    ids=repr,
+)
+def test_a_bad_notification_email_is_refused_and_named(bad: str) -> None:
+    with pytest.raises(BadUserInput, match="notificationEmails entry") as caught:
+        updated_settings(WIDE, notification_emails=["ok@contoso.example", bad])
+    assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
+
+
+def test_a_bare_string_is_not_a_list_of_addresses() -> None:
+    with pytest.raises(BadUserInput, match="notificationEmails"):
+        updated_settings(WIDE, notification_emails="sec@contoso.example")
+
+
+def test_a_bad_address_refuses_the_whole_update() -> None:
+    with pytest.raises(BadUserInput):
+        updated_settings(WIDE, pending_request_ttl_seconds=DAY, notification_emails=["nope"])
+    # ...and a bad duration refuses good addresses with it.
+    with pytest.raises(BadUserInput, match="maxAccessSeconds"):
+        updated_settings(WIDE, max_access_seconds=0, notification_emails=["ok@contoso.example"])

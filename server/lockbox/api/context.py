@@ -51,6 +51,12 @@ class Context:
             await self.deps.limiter.check(self._session.actor.id)
         return self._session.actor
 
+    async def viewer(self) -> Actor:
+        """The caller as the operation's root field authenticated it. Nested
+        fields use it without checking the token again (a WebSocket would,
+        and would count each check against the rate limit)."""
+        return self._session.actor if self._session is not None else await self.actor()
+
     async def still_authenticated(self) -> Actor:
         """Re-check the token of a running subscription (no rate limit)."""
         return (await auth.authenticate(self.authorization())).actor

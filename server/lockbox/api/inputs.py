@@ -27,3 +27,10 @@ class LockboxSettingsInput:
     pending_request_ttl_seconds: int | None = None
     default_access_seconds: int | None = None
     max_access_seconds: int | None = None
+    notification_emails: list[str] | None = strawberry.field(
+        default=None,
+        description=(
+            "Replaces the whole list (0 to 50 addresses; [] clears it). They receive the "
+            "deciders' mails but cannot decide. Omitted or null: unchanged."
+        ),
+    )

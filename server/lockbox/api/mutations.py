@@ -19,10 +19,12 @@ from lockbox.api.types import (
     LockboxInfo,
     TenantType,
 )
+from lockbox.api.webhooks import CreateWebhookInput, WebhookCreated, WebhookType
 from lockbox.domain.lifecycle import Action
 from lockbox.domain.policy import Role
 from lockbox.services import gate, tenants
 from lockbox.services import requests as request_service
+from lockbox.services import webhooks as webhook_service
 
 ENGINEER = (Role.ENGINEER,)
 OWN_ENGINEER = "the request's own engineer"
@@ -116,7 +118,10 @@ class Mutation:
 
     @mutation(
         roles=TENANT_ADMIN,
-        description="Change the caller's tenant's expiry and access durations.",
+        description=(
+            "Change the caller's tenant's expiry and access durations and its notification "
+            "addresses."
+        ),
     )
     async def update_lockbox_settings(
         self, info: LockboxInfo, input: LockboxSettingsInput
@@ -128,5 +133,28 @@ class Mutation:
             pending_request_ttl_seconds=input.pending_request_ttl_seconds,
             default_access_seconds=input.default_access_seconds,
             max_access_seconds=input.max_access_seconds,
+            notification_emails=input.notification_emails,
         )
         return TenantType(row=row)
+
+    @mutation(
+        roles=TENANT_ADMIN,
+        description=(
+            "Send the caller's tenant's events to an HTTP endpoint, signed with a secret "
+            "that is shown only in this answer."
+        ),
+    )
+    async def create_webhook(self, info: LockboxInfo, input: CreateWebhookInput) -> WebhookCreated:
+        actor = await info.context.actor()
+        row, secret = await webhook_service.create_webhook(
+            info.context.deps, actor, input.url, input.events
+        )
+        return WebhookCreated(webhook=WebhookType(row=row), secret=secret)
+
+    @mutation(
+        roles=TENANT_ADMIN,
+        description="Delete one of the caller's tenant's webhooks; undelivered events are dropped.",
+    )
+    async def delete_webhook(self, info: LockboxInfo, id: strawberry.ID) -> bool:
+        actor = await info.context.actor()
+        return await webhook_service.delete_webhook(info.context.deps, actor, id)

@@ -6,6 +6,12 @@ import uuid
 
 import strawberry
 
+from lockbox.api.notifications import (
+    NotificationType,
+    notification_cursor,
+    parse_notification_cursor,
+)
+from lockbox.api.notifications import node as notification_node
 from lockbox.api.types import (
     AUDIT,
     AccessRequestStatus,
@@ -19,10 +25,12 @@ from lockbox.api.types import (
     parse_request_cursor,
     request_cursor,
 )
+from lockbox.api.webhooks import WebhookType
 from lockbox.domain import cursors
 from lockbox.domain.lifecycle import Status
-from lockbox.services import audit
+from lockbox.services import audit, notification_log
 from lockbox.services import requests as request_service
+from lockbox.services import webhooks as webhook_service
 
 
 async def _request_page(
@@ -73,6 +81,12 @@ class Query:
         row = await request_service.find_visible(actor, id)
         return None if row is None else AccessRequestType(row=row)
 
+    @strawberry.field(description="The caller's tenant's webhooks, oldest first (TENANT_ADMIN).")
+    async def webhooks(self, info: LockboxInfo) -> list[WebhookType]:
+        actor = await info.context.actor()
+        rows = await webhook_service.list_webhooks(info.context.deps, actor)
+        return [WebhookType(row=row) for row in rows]
+
     @strawberry.field(description="The caller's tenant audit chain, oldest first.")
     async def audit_log(
         self, info: LockboxInfo, first: int | None = 50, after: str | None = None
@@ -82,4 +96,21 @@ class Query:
         rows = await audit.page(actor, cursors.decode_int(AUDIT, after), limit + 1)
         return connection(
             [AuditEventType(row=r) for r in rows], [audit_cursor(r) for r in rows], limit
+        )
+
+    @strawberry.field(
+        description=(
+            "The caller's tenant's mails and webhook deliveries, newest first (TENANT_ADMIN only)."
+        )
+    )
+    async def notifications(
+        self, info: LockboxInfo, first: int | None = 50, after: str | None = None
+    ) -> Connection[NotificationType]:
+        actor = await info.context.actor()
+        limit = cursors.page_size(first)
+        logged = await notification_log.page(actor, parse_notification_cursor(after), limit + 1)
+        return connection(
+            [notification_node(n) for n in logged],
+            [notification_cursor(n.row) for n in logged],
+            limit,
         )

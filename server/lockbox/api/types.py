@@ -13,11 +13,10 @@ from strawberry.types import Info
 
 from lockbox.api.context import Context
 from lockbox.domain import cursors
-from lockbox.domain.errors import BadUserInput
-from lockbox.domain.ids import parse_uuid
 from lockbox.domain.lifecycle import Status, effective_status
 from lockbox.domain.policy import Role as DomainRole
 from lockbox.services import requests as request_service
+from lockbox.services import tenants as tenant_service
 from lockbox.store import models
 
 Role = strawberry.enum(DomainRole, name="Role")
@@ -62,6 +61,12 @@ class LockboxSettings:
     pending_request_ttl_seconds: int
     default_access_seconds: int
     max_access_seconds: int
+    notification_emails: list[str] = strawberry.field(
+        description=(
+            "Addresses that receive the deciders' mails but cannot decide. Only the "
+            "tenant's TENANT_ADMINs read them; for every other caller the list is empty."
+        )
+    )
 
 
 def stored(attribute: str) -> Any:
@@ -91,11 +96,13 @@ class TenantType:
     resource_roots: list[str] = stored("resource_roots")
 
     @strawberry.field
-    def settings(self) -> LockboxSettings:
+    async def settings(self, info: LockboxInfo) -> LockboxSettings:
+        seen = tenant_service.settings_seen_by(await info.context.viewer(), self.row)
         return LockboxSettings(
-            pending_request_ttl_seconds=self.row.pending_request_ttl_seconds,
-            default_access_seconds=self.row.default_access_seconds,
-            max_access_seconds=self.row.max_access_seconds,
+            pending_request_ttl_seconds=seen.pending_request_ttl_seconds,
+            default_access_seconds=seen.default_access_seconds,
+            max_access_seconds=seen.max_access_seconds,
+            notification_emails=list(seen.notification_emails),
         )
 
 
@@ -128,28 +135,17 @@ class SupportTicketType:
         return TenantType(row=await info.context.loaders.tenant_of(self.row.tenant_id))
 
 
-ACTIVITY = "activity"
+ACTIVITY = cursors.ACTIVITY
 REQUEST = "request"
 AUDIT = "audit"
 
 
 def request_cursor(row: models.AccessRequest) -> str:
-    return cursors.encode(REQUEST, f"{row.created_at.isoformat()}|{row.id}")
+    return cursors.encode_keyset(REQUEST, row.created_at, row.id)
 
 
 def parse_request_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    position = cursors.decode(REQUEST, cursor)
-    if position is None:
-        return None
-    created, _, key = position.partition("|")
-    try:
-        parsed = datetime.fromisoformat(created)
-    except ValueError:
-        raise BadUserInput(f"cursor {cursor!r} is not a valid request cursor") from None
-    request_id = parse_uuid(key)
-    if request_id is None:
-        raise BadUserInput(f"cursor {cursor!r} is not a valid request cursor")
-    return parsed, request_id
+    return cursors.decode_keyset(REQUEST, cursor)
 
 
 @strawberry.type(name="AccessRequest")

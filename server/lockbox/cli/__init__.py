@@ -102,7 +102,14 @@ def _add_admin(sub: Any) -> None:
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--tenant", help="tenant id or name (tenant-side roles)")
     p.add_argument("--scope", action="append", default=[], help="approver scope (repeatable)")
-    p.add_argument("--email")
+    p.add_argument("--email", metavar="ADDR", help="where its notification mails go")
+    p = _admin_command(
+        principal, "update", "change a principal's e-mail address", admin.principal_update
+    )
+    p.add_argument("principal", help="id or name")
+    address = p.add_mutually_exclusive_group(required=True)
+    address.add_argument("--email", metavar="ADDR", help="the new address")
+    address.add_argument("--no-email", action="store_true", help="remove the address")
     p = _admin_command(principal, "list", "list principals", admin.principal_list)
     p.add_argument("--tenant")
     p = _admin_command(

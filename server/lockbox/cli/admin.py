@@ -81,6 +81,15 @@ async def principal_create(deps: Deps, args: argparse.Namespace) -> Output:
 
 
 @verb
+async def principal_update(deps: Deps, args: argparse.Namespace) -> Output:
+    """Change a principal's e-mail address, or remove it with --no-email."""
+    p = await admin.update_principal_email(
+        deps, args.principal, None if args.no_email else args.email
+    )
+    return _principal_json(p), f"{p.name}'s e-mail address is {p.email or 'not set'}"
+
+
+@verb
 async def principal_list(deps: Deps, args: argparse.Namespace) -> Output:
     """List principals, all or one tenant's."""
     rows = [_principal_json(p) for p in await directory.list_principals(args.tenant)]

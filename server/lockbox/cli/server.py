@@ -33,6 +33,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     if not args.no_migrate:
         asyncio.run(with_database(settings.database_url, _nothing, migrate=True))
     app = create_app(settings)
+    if not settings.smtp_url:
+        print("lockbox: LOCKBOX_SMTP_URL is not set: no mail will be sent", file=sys.stderr)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **UVICORN_OPTIONS)
 
 
@@ -78,39 +80,51 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from lockbox.app import UVICORN_OPTIONS, create_app
+    from lockbox.notify.sink import HeldPrinter, MailSink
     from lockbox.services.demo_engineer import simulate
 
     folder = Path(tempfile.mkdtemp(prefix="lockbox-demo-"))
     url = f"sqlite://{folder / 'demo.db'}"
-    settings = settings.with_overrides(database_url=url, broker_url="memory://")
-    world = await with_database(url, lambda: demo_world.seed(Deps()), migrate=True)
-    app = create_app(settings, workers=[lambda deps: simulate(deps, world, tick_seconds=args.tick)])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", **UVICORN_OPTIONS
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            await serving
-            raise CliError(f"could not start the server on {settings.host}:{settings.port}")
-        await asyncio.sleep(0.05)
-    base = f"http://{settings.host}:{settings.port}"
-    print(_demo_banner(base, url, world), flush=True)
+    # The demo's own mail server: one line per mail here, each mail kept as .eml.
+    printer = HeldPrinter()
+    sink = MailSink(folder / "mail", on_mail=printer)
+    await asyncio.to_thread(sink.start)
     try:
+        settings = settings.with_overrides(
+            database_url=url, broker_url="memory://", smtp_url=sink.url
+        )
+        world = await with_database(url, lambda: demo_world.seed(Deps()), migrate=True)
+        app = create_app(
+            settings, workers=[lambda deps: simulate(deps, world, tick_seconds=args.tick)]
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=settings.host, port=settings.port, log_level="warning", **UVICORN_OPTIONS
+            )
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                await serving
+                raise CliError(f"could not start the server on {settings.host}:{settings.port}")
+            await asyncio.sleep(0.05)
+        base = f"http://{settings.host}:{settings.port}"
+        print(_demo_banner(base, url, world, folder / "mail"), flush=True)
+        printer.release()  # mails that came before the banner, then each as it comes
         await serving
     finally:
+        sink.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _demo_banner(base: str, url: str, world: dict[str, Any]) -> str:
+def _demo_banner(base: str, url: str, world: dict[str, Any], mail_folder: Path) -> str:
     tokens = "\n".join(f"  {name:24} {info['token']}" for name, info in world["principals"].items())
     return (
         f"Lockbox demo is running.\n\n"
         f"  GraphiQL:   {base}/graphql\n"
         f"  Dashboard:  {base}/dashboard\n"
-        f"  Database:   {url}\n\n"
+        f"  Database:   {url}\n"
+        f"  Mail:       {mail_folder}  (one .eml per mail; a line here for each)\n\n"
         f"Tokens (send as 'Authorization: Bearer <token>'):\n{tokens}\n\n"
         f"engineer-alice is at work: her northwind requests are approved at once\n"
         f"(lockbox is off there); approve her contoso request to watch it move.\n"

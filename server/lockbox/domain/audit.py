@@ -28,11 +28,15 @@ class AuditAction(StrEnum):
     PRINCIPAL_CREATED = "principal.created"
     PRINCIPAL_DISABLED = "principal.disabled"
     PRINCIPAL_ENABLED = "principal.enabled"
+    PRINCIPAL_UPDATED = "principal.updated"
     TOKEN_ISSUED = "token.issued"  # noqa: S105 (an event name, not a secret)
     TOKEN_REVOKED = "token.revoked"  # noqa: S105
     TICKET_CREATED = "ticket.created"
     TICKET_CLOSED = "ticket.closed"
     TICKET_REOPENED = "ticket.reopened"
+    NOTIFICATION_FAILED = "notification.failed"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_DELETED = "webhook.deleted"
 
 
 @dataclass(frozen=True, slots=True)

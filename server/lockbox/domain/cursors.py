@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
+from datetime import datetime
 
 from lockbox.domain.errors import BadUserInput
+from lockbox.domain.ids import parse_uuid
+
+# The kind of an activity event's cursor (ActivityEvent.cursor, engineerActivity's `after`).
+ACTIVITY = "activity"
 
 
 def encode(kind: str, position: str) -> str:
@@ -51,3 +57,24 @@ def page_size(first: int | None) -> int:
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise BadUserInput(f"first must be from 1 to {MAX_PAGE_SIZE}, got {first}")
     return first
+
+
+def encode_keyset(kind: str, at: datetime, key: uuid.UUID) -> str:
+    """A position in a list ordered by (time, id)."""
+    return encode(kind, f"{at.isoformat()}|{key}")
+
+
+def decode_keyset(kind: str, cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (time, id) inside a keyset cursor; None when no cursor was given."""
+    position = decode(kind, cursor)
+    if position is None:
+        return None
+    at, _, key = position.partition("|")
+    try:
+        parsed = datetime.fromisoformat(at)
+    except ValueError:
+        raise BadUserInput(f"cursor {cursor!r} is not a valid {kind} cursor") from None
+    found = parse_uuid(key)
+    if found is None:
+        raise BadUserInput(f"cursor {cursor!r} is not a valid {kind} cursor")
+    return parsed, found

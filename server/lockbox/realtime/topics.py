@@ -5,6 +5,9 @@ from __future__ import annotations
 # Every access request status change: {"id", "tenant", "engineer", "status"}.
 REQUESTS_TOPIC = "requests"
 
+# New deliveries in the outbox: {} (the delivery workers look for due rows).
+OUTBOX_TOPIC = "outbox"
+
 
 def activity_topic(request_id: object) -> str:
     """New activity on a request: {"seq"}."""

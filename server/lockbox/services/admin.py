@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lockbox.domain.audit import AuditAction
 from lockbox.domain.errors import BadUserInput, NotFound
+from lockbox.domain.notifications import clean_address
 from lockbox.domain.policy import OPERATOR_ROLES, Role
 from lockbox.domain.resources import normalize, within_any
 from lockbox.realtime.topics import principal_topic
@@ -75,6 +76,7 @@ async def create_principal(
     email: str | None,
 ) -> Principal:
     name = _name(name, "principal")
+    email = None if email is None else clean_address(email, "email")
     if await store.principal_by_name(name) is not None:
         raise BadUserInput(f"principal {name} already exists")
     if role in OPERATOR_ROLES:
@@ -150,14 +152,35 @@ async def enable_principal(deps: Deps, principal_ref: str) -> Principal:
     return await find_principal(str(principal.id))
 
 
+async def update_principal_email(deps: Deps, principal_ref: str, email: str | None) -> Principal:
+    """Set or change a principal's e-mail address (None removes it). Audited
+    in its tenant's chain as principal.updated, naming the principal and the
+    field, never the address."""
+    address = None if email is None else clean_address(email, "email")
+    principal = await find_principal(principal_ref)
+    async with changing(deps) as change:
+        if await store.set_principal_email(principal.id, address):
+            await _audit_principal(
+                change, principal, AuditAction.PRINCIPAL_UPDATED, changed=["email"]
+            )
+    return await find_principal(str(principal.id))
+
+
 async def _audit_principal(
-    change: Change, principal: Principal, action: AuditAction, token: ApiToken | None = None
+    change: Change,
+    principal: Principal,
+    action: AuditAction,
+    token: ApiToken | None = None,
+    *,
+    changed: list[str] | None = None,
 ) -> None:
     if principal.tenant_id is None:
         return  # operator-side principals have no tenant chain
     detail: dict[str, object] = {"principal": principal.name}
     if token is not None:
         detail["tokenId"] = str(token.id)
+    if changed is not None:
+        detail["changed"] = changed
     await change.audit(principal.tenant_id, action, actor_id=None, detail=detail)
 
 

@@ -25,6 +25,12 @@ class Deps:
     broker: Broker = field(default_factory=MemoryBroker)
     hub: Hub = field(default_factory=Hub)
     limiter: RateLimit = field(default_factory=_no_limit)
+    # Whether mail is sent at all (LOCKBOX_SMTP_URL is set): without it, no
+    # mail is written to the outbox either.
+    mail_enabled: bool = False
+    # LOCKBOX_WEBHOOK_ALLOW_PRIVATE: webhooks may point at loopback, private and
+    # link-local addresses (development and tests only).
+    webhook_allow_private: bool = False
     feeds: Feeds = field(init=False)
     _group_commits: dict[Any, GroupCommit[Any, Any]] = field(init=False, default_factory=dict)
 

@@ -18,6 +18,7 @@ from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor
 from lockbox.domain.resources import parse_path
 from lockbox.realtime.topics import activity_topic
+from lockbox.services import notifications
 from lockbox.services.deps import Deps
 from lockbox.services.requests import facts_of, visible
 from lockbox.services.writing import changing
@@ -61,6 +62,9 @@ async def _write_batch(batch: list[_Call]) -> list[ActivityEvent | LockboxError]
     each request's subscribers woken once, after the commit."""
     async with changing(batch[0].deps) as change:
         outcomes = await _decide_all(batch)
+        denied = [o for o in outcomes if isinstance(o, ActivityEvent) and not o.allowed]
+        if denied:  # allowed calls write nothing to the outbox
+            await notifications.activity_denied(change, denied)
         for request_id, seq in _newest(outcomes).items():
             change.announce(activity_topic(request_id), {"seq": seq}, key=str(request_id))
     return outcomes

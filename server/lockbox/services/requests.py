@@ -10,16 +10,19 @@ from lockbox.domain.audit import AuditAction
 from lockbox.domain.errors import BadUserInput, InvalidState, NotFound
 from lockbox.domain.lifecycle import (
     Action,
+    Party,
     RequestState,
     Status,
     Step,
     effective_status,
     transition_for,
 )
+from lockbox.domain.notifications import STATUS_EVENTS, Event
 from lockbox.domain.policy import Actor, RequestFacts, Role
 from lockbox.domain.resources import validate_request_resources
 from lockbox.domain.tenant_settings import access_duration
 from lockbox.realtime.topics import REQUESTS_TOPIC
+from lockbox.services import notifications
 from lockbox.services.deps import Deps
 from lockbox.services.tenants import settings_of
 from lockbox.services.writing import Change, changing
@@ -141,6 +144,9 @@ async def create(
             },
         )
         _announce(change, request)
+        await notifications.request_event(
+            change, request, Event.REQUEST_CREATED, mail=tenant.lockbox_enabled
+        )
         if not tenant.lockbox_enabled:
             reason = f"approved automatically: lockbox is disabled for tenant {tenant.name}"
             await _apply(change, None, request, Action.AUTO_APPROVE, reason)
@@ -202,6 +208,12 @@ async def _apply(
         detail=detail,
     )
     _announce(change, request)
+    await notifications.request_event(
+        change,
+        request,
+        STATUS_EVENTS[transition.target],
+        automatic=transition.by is Party.LOCKBOX,
+    )
 
 
 async def list_visible(

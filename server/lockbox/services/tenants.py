@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 
 from lockbox.domain import policy
 from lockbox.domain.audit import AuditAction
@@ -20,7 +22,23 @@ def settings_of(tenant: Tenant) -> TenantSettings:
         pending_request_ttl_seconds=tenant.pending_request_ttl_seconds,
         default_access_seconds=tenant.default_access_seconds,
         max_access_seconds=tenant.max_access_seconds,
+        notification_emails=tuple(tenant.notification_emails or ()),
     )
+
+
+def settings_seen_by(actor: Actor, tenant: Tenant) -> TenantSettings:
+    """A tenant's settings as `actor` may read them.
+
+    Only the tenant's own TENANT_ADMINs (who set them) read
+    notificationEmails; everyone else who can reach the tenant (its approvers
+    and auditors, engineers and operator-side principals through a request or
+    a ticket) reads an empty list: customer addresses never reach the
+    operator side (contract section 10).
+    """
+    settings = settings_of(tenant)
+    if actor.role is Role.TENANT_ADMIN and actor.tenant_id == str(tenant.id):
+        return settings
+    return replace(settings, notification_emails=())
 
 
 def _own_tenant_id(actor: Actor, what: str) -> uuid.UUID:
@@ -55,7 +73,12 @@ async def update_settings(
     pending_request_ttl_seconds: int | None,
     default_access_seconds: int | None,
     max_access_seconds: int | None,
+    notification_emails: Sequence[str] | None = None,
 ) -> Tenant:
+    """Change the caller's tenant's settings; fields left None stay as they are.
+
+    Audited with the whole new settings, notificationEmails included (the
+    audit log is read only inside the tenant)."""
     tenant_id = _own_tenant_id(actor, "updateLockboxSettings")
     async with changing(deps) as change:
         tenant = await store.lock_tenant(tenant_id)
@@ -65,14 +88,21 @@ async def update_settings(
             pending_request_ttl_seconds=pending_request_ttl_seconds,
             default_access_seconds=default_access_seconds,
             max_access_seconds=max_access_seconds,
+            notification_emails=notification_emails,
         )
         if after != before:
             tenant.pending_request_ttl_seconds = after.pending_request_ttl_seconds
             tenant.default_access_seconds = after.default_access_seconds
             tenant.max_access_seconds = after.max_access_seconds
+            tenant.notification_emails = list(after.notification_emails)
             await store.save_tenant(
                 tenant,
-                ["pending_request_ttl_seconds", "default_access_seconds", "max_access_seconds"],
+                [
+                    "pending_request_ttl_seconds",
+                    "default_access_seconds",
+                    "max_access_seconds",
+                    "notification_emails",
+                ],
             )
             await change.audit(
                 tenant_id,
@@ -82,6 +112,7 @@ async def update_settings(
                     "pendingRequestTtlSeconds": after.pending_request_ttl_seconds,
                     "defaultAccessSeconds": after.default_access_seconds,
                     "maxAccessSeconds": after.max_access_seconds,
+                    "notificationEmails": list(after.notification_emails),
                 },
             )
     return await _reload(tenant_id)

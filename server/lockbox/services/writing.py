@@ -26,9 +26,10 @@ class Change:
     """One transaction's worth of writes: its clock reading, its audit events
     and the wake-ups to send once it has committed."""
 
-    __slots__ = ("_announcements", "now")
+    __slots__ = ("_announcements", "deps", "now")
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, deps: Deps, now: datetime) -> None:
+        self.deps = deps
         self.now = now
         self._announcements: dict[tuple[str, str], Message] = {}
 
@@ -63,7 +64,7 @@ class Change:
 
 @asynccontextmanager
 async def changing(deps: Deps) -> AsyncIterator[Change]:
-    change = Change(deps.clock.now())
+    change = Change(deps, deps.clock.now())
     async with store.transaction():
         yield change
     for topic, message in change.announcements:

@@ -9,6 +9,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from lockbox.domain.lifecycle import INITIAL, Status
+from lockbox.domain.notifications import Channel, DeliveryStatus
 from lockbox.domain.policy import Role
 from lockbox.domain.tenant_settings import TenantSettings
 
@@ -27,6 +28,8 @@ class Tenant(Model):
     # serialises the chain across processes.
     audit_seq = fields.BigIntField(default=0)
     audit_head = fields.CharField(max_length=64, null=True)
+    # Addresses that receive the deciders' mails without being able to decide.
+    notification_emails: fields.Field[list[str]] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -167,3 +170,58 @@ class AuditEvent(Model):
     class Meta:
         table = "audit_event"
         unique_together = (("tenant", "seq"),)
+
+
+class Webhook(Model):
+    """A tenant's HTTP endpoint for events. The secret signs deliveries and is
+    never served back (it is shown once, when the webhook is created)."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="webhooks", on_delete=fields.RESTRICT
+    )
+    url = fields.CharField(max_length=2048)
+    events: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every event
+    secret = fields.CharField(max_length=128)
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+    last_delivery_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+
+    tenant_id: uuid.UUID
+
+    class Meta:
+        table = "webhook"
+
+
+class Notification(Model):
+    """The outbox: one mail or webhook delivery, written in the transaction of
+    the change that causes it and sent by a delivery worker afterwards."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="notifications", on_delete=fields.RESTRICT
+    )
+    request_id = fields.UUIDField(null=True)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    event = fields.CharField(max_length=64)
+    recipient = fields.CharField(max_length=320, null=True)  # the address, for mail
+    webhook: fields.ForeignKeyNullableRelation[Webhook] = fields.ForeignKeyField(
+        "models.Webhook", related_name="deliveries", null=True, on_delete=fields.SET_NULL
+    )
+    payload: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    status = fields.CharEnumField(DeliveryStatus, max_length=16, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    # A worker that claims a row owns it until then; a claim left by a
+    # process that died runs out and the row is claimed again.
+    claimed_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(db_index=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    tenant_id: uuid.UUID
+    webhook_id: uuid.UUID | None
+
+    class Meta:
+        table = "notification"

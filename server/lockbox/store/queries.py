@@ -8,20 +8,25 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from lockbox.domain.audit import AuditRecord, chain_hash
 from lockbox.domain.ids import parse_uuid
 from lockbox.domain.lifecycle import DEADLINES, TRANSITIONS, Columns, Deadline, Status
+from lockbox.domain.notifications import DeliveryStatus
+from lockbox.domain.policy import Role
 from lockbox.store.models import (
     AccessRequest,
     ActivityEvent,
     ApiToken,
     AuditEvent,
+    Notification,
     Principal,
     SupportTicket,
     Tenant,
+    Webhook,
 )
 
 
@@ -118,6 +123,16 @@ async def disable_principal(principal_id: uuid.UUID, now: datetime) -> int:
 
 async def enable_principal(principal_id: uuid.UUID) -> int:
     return await Principal.filter(id=principal_id).update(disabled_at=None)
+
+
+async def set_principal_email(principal_id: uuid.UUID, email: str | None) -> int:
+    """1 when the address changed, 0 when it already was so."""
+    query = Principal.filter(id=principal_id)
+    if email is None:
+        query = query.filter(email__isnull=False)
+    else:
+        query = query.filter(Q(email__isnull=True) | Q(email__not=email))
+    return await query.update(email=email)
 
 
 async def latest_lockouts() -> datetime | None:
@@ -367,6 +382,101 @@ async def activity_after(request_id: uuid.UUID, after_seq: int, limit: int) -> l
     )
 
 
+# --- outbox ----------------------------------------------------------------------
+
+
+async def deciders_with_email(tenant_id: uuid.UUID) -> list[Principal]:
+    """The tenant's enabled admins and approvers that have an address (the
+    policy then picks those who decide a given request)."""
+    return await Principal.filter(
+        tenant_id=tenant_id,
+        role__in=[Role.TENANT_ADMIN, Role.APPROVER],
+        email__isnull=False,
+        disabled_at__isnull=True,
+    ).order_by("name")
+
+
+async def enabled_webhooks(tenant_ids: Sequence[uuid.UUID]) -> list[Webhook]:
+    return await Webhook.filter(tenant_id__in=list(tenant_ids), enabled=True).order_by("created_at")
+
+
+async def insert_notifications(rows: list[Notification]) -> None:
+    """Write outbox rows, in the caller's transaction.
+
+    A webhook deleted (and committed) after the caller read it fails the
+    insert's foreign key; its deliveries are dropped rather than failing the
+    change that caused them (a gate batch does not lock the tenant). The
+    insert runs in a savepoint, so the retry happens in a clean state.
+    """
+    for _ in range(2):
+        if not rows:
+            return
+        try:
+            async with in_transaction():
+                await Notification.bulk_create(rows)
+            return
+        except IntegrityError:
+            webhook_ids = {row.webhook_id for row in rows if row.webhook_id is not None}
+            alive = {w.id for w in await Webhook.filter(id__in=list(webhook_ids))}
+            rows = [row for row in rows if row.webhook_id is None or row.webhook_id in alive]
+    await Notification.bulk_create(rows)
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+    )
+
+
+async def claim_notifications(now: datetime, until: datetime, limit: int) -> list[Notification]:
+    """Claim up to `limit` due deliveries until `until`, oldest due first.
+
+    SKIP LOCKED lets several processes claim side by side on PostgreSQL
+    without waiting on each other; the claim itself is the conditional
+    update, so a row is never claimed twice while its claim lasts.
+    """
+    async with in_transaction():
+        due = (
+            await Notification.filter(_claimable(now))
+            .order_by("next_attempt_at")
+            .limit(limit)
+            .select_for_update(skip_locked=True)
+        )
+        ids = [row.id for row in due]
+        if ids:
+            await Notification.filter(_claimable(now), id__in=ids).update(claimed_until=until)
+    claimed = await Notification.filter(id__in=ids, claimed_until=until) if ids else []
+    return sorted(claimed, key=lambda row: row.next_attempt_at)
+
+
+async def get_webhooks(ids: Sequence[uuid.UUID]) -> list[Webhook]:
+    return await Webhook.filter(id__in=list(ids))
+
+
+async def record_delivery(
+    row: Notification,
+    *,
+    status: DeliveryStatus,
+    now: datetime,
+    next_attempt_at: datetime | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record one attempt on a row this worker claimed: SENT, PENDING again
+    (a retry at `next_attempt_at`) or FAILED. False when the claim had run
+    out and another worker has the row now."""
+    updated = await Notification.filter(id=row.id, claimed_until=row.claimed_until).update(
+        status=status,
+        attempts=row.attempts + 1,
+        claimed_until=None,
+        last_error=error,
+        sent_at=now if status is DeliveryStatus.SENT else None,
+        next_attempt_at=next_attempt_at or row.next_attempt_at,
+    )
+    if row.webhook_id is not None:
+        await Webhook.filter(id=row.webhook_id).update(last_delivery_at=now, last_error=error)
+    return updated == 1
+
+
 # --- audit -----------------------------------------------------------------------
 
 
@@ -418,3 +528,64 @@ async def audit_page(tenant_id: uuid.UUID, after_seq: int, limit: int) -> list[A
 async def audit_chain(tenant_id: uuid.UUID, after_id: int, limit: int) -> list[AuditEvent]:
     """A tenant's audit events in the order they were written (by row id)."""
     return await AuditEvent.filter(tenant_id=tenant_id, id__gt=after_id).order_by("id").limit(limit)
+
+
+# --- notification log ---
+
+
+async def notification_page(
+    tenant_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Notification]:
+    """A tenant's outbox rows, newest first, after a keyset position
+    (created_at, id) taken from the previous page."""
+    query = Notification.filter(tenant_id=tenant_id)
+    if after is not None:
+        created, key = after
+        query = query.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=key))
+    return await query.order_by("-created_at", "-id").limit(limit)
+
+
+async def webhook_urls(tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The URLs of a tenant's webhooks, by id (deleted ones are absent)."""
+    if not ids:
+        return {}
+    rows = await Webhook.filter(tenant_id=tenant_id, id__in=list(ids))
+    return {row.id: row.url for row in rows}
+
+
+# --- webhooks --------------------------------------------------------------------
+
+
+async def create_webhook(
+    tenant_id: uuid.UUID, *, url: str, events: list[str], secret: str, created_at: datetime
+) -> Webhook:
+    return await Webhook.create(
+        tenant_id=tenant_id, url=url, events=events, secret=secret, created_at=created_at
+    )
+
+
+async def count_webhooks(tenant_id: uuid.UUID) -> int:
+    return await Webhook.filter(tenant_id=tenant_id).count()
+
+
+async def list_webhooks(tenant_id: uuid.UUID) -> list[Webhook]:
+    return await Webhook.filter(tenant_id=tenant_id).order_by("created_at", "id")
+
+
+async def lock_webhook(tenant_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook | None:
+    """A tenant's webhook, locked until the transaction ends; None when it
+    does not exist or belongs to another tenant."""
+    return await Webhook.filter(id=webhook_id, tenant_id=tenant_id).select_for_update().first()
+
+
+async def fail_pending_deliveries(webhook_id: uuid.UUID, error: str) -> int:
+    """Give up the webhook's deliveries that are still to be sent, claimed
+    ones included (the claim is dropped, so a worker sending one right now
+    cannot record it afterwards). How many."""
+    return await Notification.filter(webhook_id=webhook_id, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.FAILED, claimed_until=None, last_error=error
+    )
+
+
+async def delete_webhook(webhook_id: uuid.UUID) -> int:
+    return await Webhook.filter(id=webhook_id).delete()

@@ -78,7 +78,29 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().run_operation(operation)
 
 
+# Close code for a second connection_init (contract section 10; the same as
+# graphql-transport-ws uses for "too many initialisation requests").
+REINITIALISED = 4429
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_connection_init(self, message: Any) -> None:
+        """A socket's identity is set once. The legacy protocol's stock
+        handler would take a second connection_init with another token and
+        change who the open subscriptions run as."""
+        if self.connection_acknowledged:
+            await self.send_message(
+                {
+                    "type": "connection_error",
+                    "payload": {"message": "the connection is already initialised"},
+                }
+            )
+            await self.websocket.close(
+                code=REINITIALISED, reason="Too many initialisation requests"
+            )
+            return
+        await super().handle_connection_init(message)
+
     async def handle_async_results(
         self,
         operation_id: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from lockbox.domain.errors import BadUserInput
+from lockbox.domain.text import REFUSED_CATEGORIES
 
 MAX_PATH_LENGTH = 1024
 MAX_RESOURCES_PER_REQUEST = 20
@@ -24,8 +25,15 @@ def parse_path(path: str, *, what: str = "resource") -> tuple[str, ...]:
             raise BadUserInput(f"{what} {path!r} has an empty segment")
         if segment in (".", ".."):
             raise BadUserInput(f"{what} {path!r} may not contain '.' or '..' segments")
-        if any(unicodedata.category(ch) == "Cc" for ch in segment):
-            raise BadUserInput(f"{what} {path!r} contains control characters")
+        if any(unicodedata.category(ch) in REFUSED_CATEGORIES for ch in segment):
+            raise BadUserInput(f"{what} {path!r} contains control or format characters")
+        if "%" in segment or "\\" in segment:
+            # Encoded or backslashed paths mean different things to different
+            # readers ("%2e%2e" is ".." to the service behind the gate).
+            raise BadUserInput(f"{what} {path!r} may not contain '%' or '\\'")
+        if unicodedata.normalize("NFKC", segment) != segment:
+            # Fullwidth dots and look-alikes normalise to other paths.
+            raise BadUserInput(f"{what} {path!r} is not in Unicode normal form NFKC")
     return segments
 
 

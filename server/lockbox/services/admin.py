@@ -15,6 +15,7 @@ from lockbox.domain.errors import BadUserInput, NotFound
 from lockbox.domain.notifications import clean_address
 from lockbox.domain.policy import OPERATOR_ROLES, Role
 from lockbox.domain.resources import normalize, within_any
+from lockbox.domain.text import check_text
 from lockbox.realtime.topics import principal_topic
 from lockbox.services.auth import hash_secret, new_secret
 from lockbox.services.deps import Deps
@@ -24,7 +25,7 @@ from lockbox.store.models import ApiToken, Principal, SupportTicket, Tenant
 
 
 def _name(value: str, what: str) -> str:
-    value = value.strip()
+    value = check_text(value.strip(), f"{what} name")
     if not value or len(value) > 200:
         raise BadUserInput(f"{what} name must be 1 to 200 characters")
     return value
@@ -186,7 +187,7 @@ async def _audit_principal(
 
 async def create_ticket(deps: Deps, tenant_ref: str, title: str) -> SupportTicket:
     tenant = await find_tenant(tenant_ref)
-    title = title.strip()
+    title = check_text(title.strip(), "ticket title")
     if not title or len(title) > 500:
         raise BadUserInput("ticket title must be 1 to 500 characters")
     async with changing(deps) as change:

@@ -17,6 +17,7 @@ from lockbox.domain.gate import GateFacts, denial_reason
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor
 from lockbox.domain.resources import parse_path
+from lockbox.domain.text import check_detail, check_text
 from lockbox.realtime.topics import activity_topic
 from lockbox.services import notifications
 from lockbox.services.deps import Deps
@@ -30,11 +31,13 @@ MAX_DETAIL_BYTES = 16 * 1024
 
 
 def _validate(resource: str, action: str, detail: Any) -> str:
+    """Every input checked before the call joins a batch: one caller's bad
+    input never reaches (or fails) a group commit it shares with others."""
     parse_path(resource)
-    action = action.strip()
+    action = check_text(action.strip(), "action")
     if not action or len(action) > MAX_ACTION:
         raise BadUserInput(f"action must be 1 to {MAX_ACTION} characters")
-    if detail is not None and len(json.dumps(detail)) > MAX_DETAIL_BYTES:
+    if check_detail(detail) is not None and len(json.dumps(detail)) > MAX_DETAIL_BYTES:
         raise BadUserInput(f"detail is larger than {MAX_DETAIL_BYTES} bytes of JSON")
     return action
 

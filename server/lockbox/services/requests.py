@@ -21,6 +21,7 @@ from lockbox.domain.notifications import STATUS_EVENTS, Event
 from lockbox.domain.policy import Actor, RequestFacts, Role
 from lockbox.domain.resources import validate_request_resources
 from lockbox.domain.tenant_settings import access_duration
+from lockbox.domain.text import check_text
 from lockbox.realtime.topics import REQUESTS_TOPIC
 from lockbox.services import notifications
 from lockbox.services.deps import Deps
@@ -94,7 +95,7 @@ def _required_text(value: str, name: str, limit: int) -> str:
 def _optional_text(value: str | None, name: str, limit: int) -> str | None:
     if value is None:
         return None
-    value = value.strip()
+    value = check_text(value.strip(), name, free_text=True)
     if len(value) > limit:
         raise BadUserInput(f"{name} is longer than {limit} characters")
     return value or None

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from lockbox.api.body_limit import BodyLimit
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
 from lockbox.domain.notifications import Channel
@@ -43,12 +45,18 @@ STATIC = Path(__file__).parent / "static"
 UVICORN_OPTIONS: dict[str, Any] = {
     "ws": "websockets-sansio",
     "ws_per_message_deflate": False,
-    "ws_max_size": 1024 * 1024,
+    # A larger frame is closed with 1009 (LOCKBOX_WS_MAX_FRAME_BYTES).
+    "ws_max_size": Settings.ws_max_frame_bytes,
     "timeout_graceful_shutdown": 10,
     # The gate answers every engineer action; a log line each is the audit
     # trail's job (activity events), not the access log's.
     "access_log": False,
 }
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """UVICORN_OPTIONS with the limits `settings` set."""
+    return {**UVICORN_OPTIONS, "ws_max_size": settings.ws_max_frame_bytes or 2**31}
 
 
 @asynccontextmanager
@@ -161,8 +169,14 @@ def create_app(
         )
 
     graphql = LockboxGraphQL(deps, graphiql=settings.graphiql)
+    # Both sub-protocols: graphql-transport-ws closes with 4408 (strawberry),
+    # the legacy one answers connection_error and closes (api.operations).
+    graphql.connection_init_wait_timeout = timedelta(seconds=settings.ws_init_timeout_seconds)
     app = Starlette(
-        middleware=[Middleware(db.BindDatabase, binding=binding)],
+        middleware=[
+            Middleware(BodyLimit, limit=settings.max_body_bytes),
+            Middleware(db.BindDatabase, binding=binding),
+        ],
         routes=[
             Route("/dashboard", dashboard),
             Route("/healthz", healthz),

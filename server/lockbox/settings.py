@@ -61,6 +61,10 @@ class Settings:
     # every change that writes one), and how long a claim on one lasts.
     outbox_poll_seconds: float = 1.0
     outbox_lease_seconds: float = 60.0
+    # Limits at the edge (contract section 10); 0 turns a counted limit off.
+    max_body_bytes: int = 1024 * 1024
+    ws_init_timeout_seconds: float = 10.0
+    ws_max_frame_bytes: int = 64 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,6 +99,11 @@ class Settings:
             outbox_lease_seconds=_env_float(
                 "LOCKBOX_OUTBOX_LEASE_SECONDS", cls.outbox_lease_seconds
             ),
+            max_body_bytes=_env_int("LOCKBOX_MAX_BODY_BYTES", cls.max_body_bytes),
+            ws_init_timeout_seconds=_env_float(
+                "LOCKBOX_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds
+            ),
+            ws_max_frame_bytes=_env_int("LOCKBOX_WS_MAX_FRAME_BYTES", cls.ws_max_frame_bytes),
         )
 
     @property

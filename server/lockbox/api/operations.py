@@ -11,6 +11,7 @@ facts of the event, so one rendering serves every caller).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -83,7 +84,33 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 REINITIALISED = 4429
 
 
+# Close code when connection_init does not come in time (as graphql-transport-ws).
+INIT_TIMEOUT = 4408
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle(self) -> None:
+        # The legacy protocol has no init timeout of its own: a socket that
+        # never says who it is would stay open for ever.
+        deadline = asyncio.create_task(self._require_init())
+        try:
+            await super().handle()
+        finally:
+            deadline.cancel()
+
+    async def _require_init(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.connection_acknowledged:
+            await self.send_message(
+                {
+                    "type": "connection_error",
+                    "payload": {"message": "connection_init not received in time"},
+                }
+            )
+            await self.websocket.close(
+                code=INIT_TIMEOUT, reason="Connection initialisation timeout"
+            )
+
     async def handle_connection_init(self, message: Any) -> None:
         """A socket's identity is set once. The legacy protocol's stock
         handler would take a second connection_init with another token and

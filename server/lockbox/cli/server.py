@@ -26,7 +26,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     """Apply migrations (unless --no-migrate), then serve HTTP and WebSocket."""
     import uvicorn
 
-    from lockbox.app import UVICORN_OPTIONS, create_app
+    from lockbox.app import create_app, uvicorn_options
 
     check_broker_url(settings.broker_url)
     _exit_zero_on_sigterm()
@@ -35,7 +35,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     app = create_app(settings)
     if not settings.smtp_url:
         print("lockbox: LOCKBOX_SMTP_URL is not set: no mail will be sent", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **UVICORN_OPTIONS)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="info", **uvicorn_options(settings)
+    )
 
 
 def migrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -79,7 +81,7 @@ def _exit_zero_on_sigterm() -> None:
 async def _demo(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    from lockbox.app import UVICORN_OPTIONS, create_app
+    from lockbox.app import create_app, uvicorn_options
     from lockbox.notify.sink import HeldPrinter, MailSink
     from lockbox.services.demo_engineer import simulate
 
@@ -99,7 +101,11 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
         )
         server = uvicorn.Server(
             uvicorn.Config(
-                app, host=settings.host, port=settings.port, log_level="warning", **UVICORN_OPTIONS
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                **uvicorn_options(settings),
             )
         )
         serving = asyncio.create_task(server.serve())

@@ -65,6 +65,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     ws_init_timeout_seconds: float = 10.0
     ws_max_frame_bytes: int = 64 * 1024
+    max_pending_per_engineer: int = 50
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -104,6 +105,9 @@ class Settings:
                 "LOCKBOX_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds
             ),
             ws_max_frame_bytes=_env_int("LOCKBOX_WS_MAX_FRAME_BYTES", cls.ws_max_frame_bytes),
+            max_pending_per_engineer=_env_int(
+                "LOCKBOX_MAX_PENDING_PER_ENGINEER", cls.max_pending_per_engineer
+            ),
         )
 
     @property

@@ -194,3 +194,42 @@ def test_text_rules_name_the_character_and_allow_tabs_only_in_free_text() -> Non
         for _ in range(50):
             nested = [nested]
         check_detail(nested)
+
+
+async def test_a_long_unknown_id_is_not_echoed_back_in_full(live: Live, world: World) -> None:
+    error = await live.http.error(world.token("contoso-admin"), APPROVE, id="x" * 10_000)
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert len(error["message"]) < 200
+
+
+async def test_an_engineer_may_have_only_so_many_requests_waiting(world: World, deps: Any) -> None:
+    deps.max_pending_per_engineer = 3
+    from lockbox.services import requests as request_service
+
+    alice = world.actors["engineer-alice"]
+
+    async def ask() -> object:
+        return await request_service.create(
+            deps,
+            alice,
+            ticket_id=world.ticket("contoso"),
+            resources=[PROD],
+            justification="one more",
+            duration_seconds=None,
+        )
+
+    for _ in range(3):
+        await ask()
+    with pytest.raises(Exception, match="already has 3 requests waiting") as refused:
+        await ask()
+    assert refused.value.extensions == {"code": "INVALID_STATE"}  # type: ignore[attr-defined]
+    # Another engineer is not held back by alice's queue.
+    bob = world.actors["engineer-bob"]
+    await request_service.create(
+        deps,
+        bob,
+        ticket_id=world.ticket("contoso"),
+        resources=[PROD],
+        justification="mine",
+        duration_seconds=None,
+    )

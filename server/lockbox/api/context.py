@@ -51,6 +51,12 @@ class Context:
             await self.deps.limiter.check(self._session.actor.id)
         return self._session.actor
 
+    def known_viewer(self) -> Actor | None:
+        """The caller if the operation has authenticated it already (every
+        root field does); None otherwise. For fields that cannot await
+        (a subscription's events are also rendered synchronously)."""
+        return None if self._session is None else self._session.actor
+
     async def viewer(self) -> Actor:
         """The caller as the operation's root field authenticated it. Nested
         fields use it without checking the token again (a WebSocket would,

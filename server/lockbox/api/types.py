@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from lockbox.api.context import Context
-from lockbox.domain import cursors
+from lockbox.domain import cursors, policy
 from lockbox.domain.lifecycle import Status, effective_status
 from lockbox.domain.policy import Role as DomainRole
 from lockbox.services import requests as request_service
@@ -111,7 +111,15 @@ class PrincipalType:
     row: strawberry.Private[models.Principal]
     id: strawberry.ID = identifier()
     name: str = stored("name")
-    email: str | None = stored("email")
+
+    @strawberry.field
+    def email(self, info: LockboxInfo) -> str | None:
+        viewer = info.context.known_viewer()
+        tenant = None if self.row.tenant_id is None else str(self.row.tenant_id)
+        if viewer is None or not policy.can_read_email(viewer, str(self.row.id), tenant):
+            return None
+        return self.row.email
+
     role: Role = stored("role")  # type: ignore[valid-type]
 
     @strawberry.field
@@ -231,7 +239,14 @@ class ActivityEventType:
     action: str = stored("action")
     allowed: bool = stored("allowed")
     denial_reason: str | None = stored("denial_reason")
-    detail: JSON | None = stored("detail")
+
+    @strawberry.field
+    def detail(self, info: LockboxInfo) -> JSON | None:
+        viewer = info.context.known_viewer()
+        if viewer is None or not policy.can_read_activity_detail(viewer):
+            return None
+        detail: JSON | None = self.row.detail
+        return detail
 
 
 @strawberry.type

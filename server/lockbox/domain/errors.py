@@ -7,6 +7,14 @@ its code and nothing else.
 
 from __future__ import annotations
 
+# How much of a caller's reference an error message repeats.
+MAX_SHOWN_REF = 64
+
+
+def _odd(ref: str) -> bool:
+    """A reference that is not plain printable text is shown quoted (repr)."""
+    return not ref.isprintable() or " " in ref
+
 
 class LockboxError(Exception):
     code = "INTERNAL_SERVER_ERROR"
@@ -30,6 +38,15 @@ class Forbidden(LockboxError):
 
 class NotFound(LockboxError):
     code = "NOT_FOUND"
+
+    @classmethod
+    def of(cls, what: str, ref: object) -> NotFound:
+        """`<what> <ref> not found`, with a caller's reference shown short
+        (the reference is whatever the caller sent, of any length)."""
+        shown = str(ref)
+        if len(shown) > MAX_SHOWN_REF:
+            shown = shown[:MAX_SHOWN_REF] + "…"
+        return cls(f"{what} {shown!r} not found" if _odd(shown) else f"{what} {shown} not found")
 
 
 class BadUserInput(LockboxError):

@@ -101,3 +101,16 @@ def require_role(actor: Actor, roles: frozenset[Role] | set[Role], what: str) ->
 
 def can_read_audit(actor: Actor) -> bool:
     return actor.role in (Role.TENANT_ADMIN, Role.AUDITOR)
+
+
+def can_read_email(viewer: Actor, principal_id: str, principal_tenant_id: str | None) -> bool:
+    """A customer principal's address stays with its own tenant: engineers
+    and the operator side never read it (contract section 10)."""
+    if principal_tenant_id is None or viewer.id == principal_id:
+        return True
+    return viewer.tenant_id == principal_tenant_id
+
+
+def can_read_activity_detail(viewer: Actor) -> bool:
+    """Operator-side oversight sees that an action happened, not its detail."""
+    return viewer.role not in OPERATOR_OVERSIGHT

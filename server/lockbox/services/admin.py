@@ -35,14 +35,14 @@ async def find_tenant(ref: str) -> Tenant:
     """A tenant by id or by name."""
     tenant = await store.get_tenant(ref) or await store.tenant_by_name(ref)
     if tenant is None:
-        raise NotFound(f"tenant {ref} not found")
+        raise NotFound.of("tenant", ref)
     return tenant
 
 
 async def find_principal(ref: str) -> Principal:
     principal = await store.get_principal(ref) or await store.principal_by_name(ref)
     if principal is None:
-        raise NotFound(f"principal {ref} not found")
+        raise NotFound.of("principal", ref)
     return principal
 
 
@@ -125,7 +125,7 @@ async def issue_token(deps: Deps, principal_ref: str, label: str = "") -> Issued
 async def revoke_token(deps: Deps, token_id: str) -> ApiToken:
     token = await store.get_token(token_id)
     if token is None:
-        raise NotFound(f"token {token_id} not found")
+        raise NotFound.of("token", token_id)
     principal = await find_principal(str(token.principal_id))
     async with changing(deps) as change:
         if await store.revoke_token(token.id, change.now):
@@ -200,7 +200,7 @@ async def set_ticket_open(deps: Deps, ticket_id: str, is_open: bool) -> SupportT
     """Close a ticket (no new requests may cite it) or reopen it."""
     ticket = await store.get_ticket(ticket_id)
     if ticket is None:
-        raise NotFound(f"support ticket {ticket_id} not found")
+        raise NotFound.of("support ticket", ticket_id)
     async with changing(deps) as change:
         if await store.set_ticket_open(ticket.id, is_open):
             action = AuditAction.TICKET_REOPENED if is_open else AuditAction.TICKET_CLOSED

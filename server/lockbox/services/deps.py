@@ -28,6 +28,8 @@ class Deps:
     # Whether mail is sent at all (LOCKBOX_SMTP_URL is set): without it, no
     # mail is written to the outbox either.
     mail_enabled: bool = False
+    # Requests an engineer may have waiting at once (0: no limit).
+    max_pending_per_engineer: int = 50
     # LOCKBOX_WEBHOOK_ALLOW_PRIVATE: webhooks may point at loopback, private and
     # link-local addresses (development and tests only).
     webhook_allow_private: bool = False

@@ -99,7 +99,7 @@ async def _decide(call: _Call, locked: dict[uuid.UUID, AccessRequest | None]) ->
         locked[key] = await store.lock_request(key)
     request = visible(call.actor, None if key is None else locked[key])
     if request is None:
-        raise NotFound(f"access request {call.request_id} not found")
+        raise NotFound.of("access request", call.request_id)
     policy.require_own_engineer(call.actor, facts_of(request), "use")
     now = call.deps.clock.now()
     facts = GateFacts(

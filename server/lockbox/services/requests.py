@@ -68,7 +68,7 @@ async def find_visible(actor: Actor, request_id: str) -> AccessRequest | None:
 async def get_visible(actor: Actor, request_id: str) -> AccessRequest:
     request = await find_visible(actor, request_id)
     if request is None:
-        raise NotFound(f"access request {request_id} not found")
+        raise NotFound.of("access request", request_id)
     return request
 
 
@@ -114,13 +114,19 @@ async def create(
     text = _required_text(justification, "justification", MAX_JUSTIFICATION)
     ticket = await store.get_ticket(ticket_id)
     if ticket is None:
-        raise NotFound(f"support ticket {ticket_id} not found")
+        raise NotFound.of("support ticket", ticket_id)
     if not ticket.is_open:
         raise BadUserInput(f"support ticket {ticket_id} is closed")
     tenant = await store.get_tenant(ticket.tenant_id)
     assert tenant is not None  # a ticket's tenant is a foreign key
     cleaned = validate_request_resources(resources, list(tenant.resource_roots))
     duration = access_duration(settings_of(tenant), duration_seconds)
+    limit = deps.max_pending_per_engineer
+    if limit and await store.count_pending(uuid.UUID(actor.id), deps.clock.now()) >= limit:
+        raise InvalidState(
+            f"{actor.name} already has {limit} requests waiting for a decision; "
+            "cancel one or wait for decisions"
+        )
     async with changing(deps) as change:
         request = await store.insert_request(
             tenant_id=tenant.id,
@@ -169,7 +175,7 @@ async def transition(
         if actor is not None:
             request = visible(actor, request)
         if request is None:
-            raise NotFound(f"access request {request_id} not found")
+            raise NotFound.of("access request", request_id)
         await _apply(change, actor, request, action, reason)
     return request
 

@@ -79,13 +79,13 @@ async def delete_webhook(deps: Deps, actor: Actor, webhook_id: str) -> bool:
     tenant_id = _own_tenant_id(actor, "deleteWebhook")
     key = parse_uuid(webhook_id)
     if key is None:
-        raise NotFound(f"webhook {webhook_id} not found")
+        raise NotFound.of("webhook", webhook_id)
     async with changing(deps) as change:
         # The tenant first, as every audited change does: one lock order.
         await store.lock_tenant(tenant_id)
         webhook = await store.lock_webhook(tenant_id, key)
         if webhook is None:  # missing, or another tenant's: the same answer
-            raise NotFound(f"webhook {webhook_id} not found")
+            raise NotFound.of("webhook", webhook_id)
         given_up = await store.fail_pending_deliveries(webhook.id, DELETED)
         await store.delete_webhook(webhook.id)
         await change.audit(

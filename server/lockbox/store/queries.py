@@ -335,6 +335,13 @@ async def list_requests(
     return await query.order_by("created_at", "id").limit(limit)
 
 
+async def count_pending(engineer_id: uuid.UUID, now: datetime) -> int:
+    """How many of an engineer's requests read as PENDING at `now`."""
+    return await AccessRequest.filter(
+        _reads_as(Status.PENDING, now), engineer_id=engineer_id
+    ).count()
+
+
 async def requests_changed_since(
     since: datetime,
     *,

@@ -66,6 +66,7 @@ class Settings:
     ws_init_timeout_seconds: float = 10.0
     ws_max_frame_bytes: int = 64 * 1024
     max_pending_per_engineer: int = 50
+    max_query_cost: int = 20_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -108,6 +109,7 @@ class Settings:
             max_pending_per_engineer=_env_int(
                 "LOCKBOX_MAX_PENDING_PER_ENGINEER", cls.max_pending_per_engineer
             ),
+            max_query_cost=_env_int("LOCKBOX_MAX_QUERY_COST", cls.max_query_cost),
         )
 
     @property

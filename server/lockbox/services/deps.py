@@ -30,6 +30,8 @@ class Deps:
     mail_enabled: bool = False
     # Requests an engineer may have waiting at once (0: no limit).
     max_pending_per_engineer: int = 50
+    # The most a GraphQL document may cost (api.limits.document_cost; 0: no limit).
+    max_query_cost: int = 20_000
     # LOCKBOX_WEBHOOK_ALLOW_PRIVATE: webhooks may point at loopback, private and
     # link-local addresses (development and tests only).
     webhook_allow_private: bool = False

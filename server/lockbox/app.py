@@ -15,9 +15,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from lockbox.api import pages
 from lockbox.api.body_limit import BodyLimit
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
@@ -38,6 +39,24 @@ from lockbox.store import queries as store
 log = logging.getLogger("lockbox")
 
 STATIC = Path(__file__).parent / "static"
+
+# The customer's console (/dashboard): our own static files, no build step.
+# Its assets are served by name from this list and nothing else.
+CONSOLE = STATIC / "console"
+CONSOLE_ASSETS_PATH = "/dashboard/assets"
+CONSOLE_ASSETS = (
+    "console.js",
+    "console.css",
+    "admin.js",
+    "api.js",
+    "app.js",
+    "audit.js",
+    "dom.js",
+    "history.js",
+    "paging.js",
+    "queries.js",
+    "requests.js",
+)
 
 # How `lockbox serve` runs uvicorn. Compression is off: a GraphQL event is a
 # few hundred bytes, and a deflate context per socket costs far more memory
@@ -106,6 +125,8 @@ def create_app(
         ),
         mail_enabled=settings.smtp_url is not None,
         webhook_allow_private=settings.webhook_allow_private,
+        max_pending_per_engineer=settings.max_pending_per_engineer,
+        max_query_cost=settings.max_query_cost,
     )
     # Built now, so that a bad LOCKBOX_SMTP_URL fails at start, not at the first mail.
     mail = MailTransport.from_settings(settings) if settings.smtp_url else None
@@ -148,8 +169,10 @@ def create_app(
                 await stack.enter_async_context(background("worker", partial(worker, deps)))
             yield
 
-    async def dashboard(request: Request) -> FileResponse:
-        return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+    async def dashboard(request: Request) -> Response:
+        return pages.page(CONSOLE / "index.html", request)
+
+    console_assets = pages.Assets({name: CONSOLE / name for name in CONSOLE_ASSETS})
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -179,10 +202,16 @@ def create_app(
         ],
         routes=[
             Route("/dashboard", dashboard),
+            Route(f"{CONSOLE_ASSETS_PATH}/{{name}}", console_assets.endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *(
+                [Route(f"{pages.GRAPHIQL_ASSETS_PATH}/{{name}}", pages.graphiql_assets().endpoint)]
+                if settings.graphiql
+                else []
+            ),
         ],
         lifespan=lifespan,
     )

@@ -1,10 +1,11 @@
 """The client examples work against a real server: the Python and Node
-clients list, approve and stream; the dashboard is one self-contained page."""
+clients list, approve and stream; the dashboard loads nothing from elsewhere."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -264,18 +265,264 @@ async def test_client_reports_a_refused_token(client: str, live: Live, world: Wo
     assert "NOT_FOUND" in err
 
 
-async def test_dashboard_is_one_self_contained_page(live: Live) -> None:
+CONSOLE = Path(__file__).resolve().parents[2] / "server" / "lockbox" / "static" / "console"
+MEDIA = {".js": "text/javascript", ".css": "text/css"}
+
+
+async def test_dashboard_loads_nothing_from_elsewhere(live: Live) -> None:
+    """The console is our own files, served by Lockbox: the page and every
+    script and stylesheet it pulls in (module imports followed), with no
+    other host, no inline script or style, and no HTML built from strings."""
+    base = httpx.URL(f"{live.server.http_url}/dashboard")
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        response = await client.get(f"{live.server.http_url}/dashboard")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    page = response.text
-    assert "<script" in page
-    assert re.search(r"https?://", page) is None, "the page must not reference external hosts"
-    assert re.search(r"<script[^>]*\bsrc=", page) is None
-    assert re.search(r"<link\b", page) is None
-    assert "@import" not in page
-    assert "graphql-transport-ws" in page
-    assert "sessionStorage" in page
-    assert "localStorage" not in page
-    assert "innerHTML" not in page
+        response = await client.get(base)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+        page = response.text
+        scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
+        assert scripts, "the page has no script"
+        assert all("src=" in attrs and not body.strip() for attrs, body in scripts), scripts
+        assert re.search(r"<style\b|\sstyle=|\son[a-z]+=", page, re.I) is None
+
+        references = re.findall(r"\b(?:src|href)=\"([^\"#]+)\"", page)
+        assert references, "the page loads nothing"
+        queue = [base.join(ref) for ref in references if ref != "data:,"]
+        texts = {"/dashboard": page}
+        while queue:
+            url = queue.pop()
+            if url.path in texts:
+                continue
+            assert (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port), url
+            asset = await client.get(url)
+            assert asset.status_code == 200, url
+            suffix = Path(url.path).suffix
+            assert asset.headers["content-type"].startswith(MEDIA[suffix]), url
+            texts[url.path] = asset.text
+            if suffix == ".js":
+                imports = re.findall(
+                    r"\bfrom\s+\"([^\"]+)\"|\bimport\s*\(\s*\"([^\"]+)\"", asset.text
+                )
+                queue += [url.join(a or b) for a, b in imports]
+
+        # Everything in the console's folder is what the page uses, and the
+        # asset route serves that list and nothing else.
+        served = {path.rsplit("/", 1)[1] for path in texts if path != "/dashboard"}
+        assert served == {f.name for f in CONSOLE.iterdir()} - {"index.html"}
+        for name in ("index.html", "..%2Fapp.py", "nothing.js", "console.js.map"):
+            refused = await client.get(f"{live.server.http_url}/dashboard/assets/{name}")
+            assert refused.status_code == 404, name
+
+    everything = "\n".join(texts.values())
+    assert re.search(r"https?://|wss?://|//[a-z0-9.-]+\.[a-z]{2,}/", everything, re.I) is None
+    assert "@import" not in everything
+    code = "\n".join(text for path, text in texts.items() if path.endswith(".js"))
+    assert "graphql-transport-ws" in code
+    assert "sessionStorage" in code
+    assert "localStorage" not in code
+    for unsafe in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert unsafe not in code, unsafe
+    assert re.search(r"\.style\b|cssText|setAttribute\(\s*\"style", code) is None
+
+
+# --- engineer.py: the engineer's side -----------------------------------------
+
+ENGINEER_CLIENT = [sys.executable, str(EXAMPLES / "python" / "engineer.py")]
+DENY = "mutation($id: ID!, $reason: String) { denyRequest(id: $id, reason: $reason) { status } }"
+REVOKE = "mutation($id: ID!, $reason: String) { revokeAccess(id: $id, reason: $reason) { status } }"
+ACTIVITY = """
+query($id: ID!) {
+  accessRequest(id: $id) {
+    status
+    activity(first: 50) { edges { node { action resource allowed denialReason } } }
+  }
+}
+"""
+OUT_OF_SCOPE = "/subscriptions/contoso-dev/resourceGroups/rg-other"
+
+
+def engineer_args(live: Live, world: World, *extra: str) -> list[str]:
+    """engineer.py as engineer-alice, asking for RESOURCE on the contoso ticket."""
+    return [
+        "--url",
+        live.server.http_url,
+        "--token",
+        world.token("engineer-alice"),
+        "--ticket",
+        world.ticket("contoso"),
+        "--resource",
+        RESOURCE,
+        "--justification",
+        "Reading web tier logs for the contoso ticket",
+        "--timeout",
+        str(TIMEOUT),
+        *extra,
+    ]
+
+
+async def requested_id(engineer: Lines) -> str:
+    """The id of the request engineer.py made, from its first line."""
+    line = await engineer.expect(r"^requested: ")
+    found = re.match(r"^requested: (\S+) is PENDING", line)
+    assert found, line
+    return found.group(1)
+
+
+async def finished(engineer: Lines) -> tuple[int, str, str]:
+    """Wait for the client to exit: (exit code, all of stdout, stderr)."""
+    out, err = await asyncio.wait_for(engineer.process.communicate(), TIMEOUT)
+    engineer.seen.extend(out.decode().splitlines())
+    assert engineer.process.returncode is not None
+    return engineer.process.returncode, "\n".join(engineer.seen), err.decode()
+
+
+async def activity_of(live: Live, world: World, request_id: str) -> tuple[str, list[Any]]:
+    data = await live.http.data(world.token("contoso-admin"), ACTIVITY, id=request_id)
+    request = data["accessRequest"]
+    return request["status"], [edge["node"] for edge in request["activity"]["edges"]]
+
+
+async def test_engineer_waits_for_approval_then_works_through_the_gate(
+    live: Live, world: World
+) -> None:
+    args = engineer_args(
+        live,
+        world,
+        "--duration",
+        "3600",
+        "--action",
+        "read logs",
+        f"{RESOURCE}/logs",
+        "--action",
+        "peek",
+        OUT_OF_SCOPE,
+        "--release",
+    )
+    async with streaming(ENGINEER_CLIENT, *args) as engineer:
+        request_id = await requested_id(engineer)
+        # Approved as soon as it exists: the tool must not miss the decision
+        # even if it lands before its subscription is registered.
+        await live.http.data(world.token("contoso-admin"), APPROVE, id=request_id)
+        line = await engineer.expect(r"^status: ")
+        assert f"{request_id} is APPROVED by contoso-admin" in line
+        line = await engineer.expect(r"^ALLOWED ")
+        assert f"read logs  {RESOURCE}/logs" in line
+        line = await engineer.expect(r"^DENIED ")
+        assert f"peek  {OUT_OF_SCOPE}" in line
+        assert "is outside the resources of request" in line
+        code, out, err = await finished(engineer)
+
+    assert code == 0, (out, err)
+    assert f"released: {request_id} is COMPLETED" in out
+    status, events = await activity_of(live, world, request_id)
+    assert status == "COMPLETED"
+    assert [(e["action"], e["resource"], e["allowed"]) for e in events] == [
+        ("read logs", f"{RESOURCE}/logs", True),
+        ("peek", OUT_OF_SCOPE, False),
+    ]
+    assert "outside the resources" in events[1]["denialReason"]
+
+
+async def test_engineer_exits_non_zero_with_the_reason_when_denied(
+    live: Live, world: World
+) -> None:
+    args = engineer_args(live, world, "--action", "read logs", f"{RESOURCE}/logs")
+    async with streaming(ENGINEER_CLIENT, *args) as engineer:
+        request_id = await requested_id(engineer)
+        reason = "ask for rg-web/logs only\n\tsee the ticket"
+        await live.http.data(world.token("contoso-admin"), DENY, id=request_id, reason=reason)
+        code, out, err = await finished(engineer)
+
+    assert code == 3, (out, err)
+    # The reason's line break and tab are printed as spaces: one line per fact.
+    said = "DENIED by contoso-admin: ask for rg-web/logs only  see the ticket"
+    assert f"status: {request_id} is {said}" in out.splitlines()
+    assert f"no access: {request_id} is {said}" in err.splitlines()
+    assert "ALLOWED" not in out
+    status, events = await activity_of(live, world, request_id)
+    assert status == "DENIED"
+    assert events == []
+
+
+async def test_engineer_stops_when_access_is_revoked(live: Live, world: World) -> None:
+    request_id = await create_request(live, world)
+    args = [
+        "--url",
+        live.server.http_url,
+        "--token",
+        world.token("engineer-alice"),
+        "--request",
+        request_id,
+        "--action",
+        "read logs",
+        f"{RESOURCE}/logs",
+        "--action",
+        "read more",
+        f"{RESOURCE}/more",
+        "--release",
+    ]
+    async with streaming(ENGINEER_CLIENT, *args) as engineer:
+        await engineer.expect(r"^# waiting for the customer's decision")
+        # Approved and revoked at once: the stream still announces APPROVED
+        # first, the gate then refuses, and the tool sees why.
+        admin = world.token("contoso-admin")
+        await live.http.data(admin, APPROVE, id=request_id)
+        await live.http.data(admin, REVOKE, id=request_id, reason="enough for today")
+        code, out, err = await finished(engineer)
+
+    assert code == 5, (out, err)
+    assert f"DENIED   read logs  {RESOURCE}/logs  reason=request {request_id} is REVOKED" in out
+    assert f"access ended: {request_id} is REVOKED: enough for today" in err
+    assert "1 action(s) not attempted" in err
+    assert "released:" not in out
+    status, events = await activity_of(live, world, request_id)
+    assert status == "REVOKED"
+    assert [(e["action"], e["allowed"]) for e in events] == [("read logs", False)]
+
+
+def test_engineer_prints_server_text_without_control_characters() -> None:
+    spec = importlib.util.spec_from_file_location("engineer", EXAMPLES / "python" / "engineer.py")
+    assert spec is not None and spec.loader is not None
+    engineer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(engineer)
+    clean = engineer.clean
+    assert clean("read\x1b[2J logs\x1b]0;title\x07") == "read[2J logs]0;title"
+    assert clean("C1 \x9b31m and DEL \x7f") == "C1 31m and DEL "
+    assert clean("right\u202eto-left, zero\u200bwidth") == "rightto-left, zerowidth"
+    assert clean("one\ntwo\tthree\r\u2028four") == "one two three four"
+    assert clean("lone \ud800 surrogate") == "lone  surrogate"
+    assert clean("naïve café ✓ /subscriptions/a-b_c") == "naïve café ✓ /subscriptions/a-b_c"
+
+
+async def test_engineer_times_out_then_resumes_the_request(live: Live, world: World) -> None:
+    # The later --timeout wins over the one engineer_args sets.
+    code, out, err = await run(ENGINEER_CLIENT, *engineer_args(live, world, "--timeout", "0.5"))
+    assert code == 4, (out, err)
+    found = re.match(r"^requested: (\S+) is PENDING", out)
+    assert found, out
+    request_id = found.group(1)
+    assert (
+        f"no decision within 0.5s: {request_id} is still PENDING; "
+        f"wait again with --request {request_id}"
+    ) in err
+    assert (await activity_of(live, world, request_id))[0] == "PENDING"
+
+    await live.http.data(world.token("contoso-admin"), APPROVE, id=request_id)
+    code, out, err = await run(
+        ENGINEER_CLIENT,
+        "--url",
+        live.server.http_url,
+        "--token",
+        world.token("engineer-alice"),
+        "--request",
+        request_id,
+        "--action",
+        "read logs",
+        f"{RESOURCE}/logs",
+    )
+    assert code == 0, (out, err)
+    assert out.splitlines()[0].startswith(f"request: {request_id} is APPROVED by contoso-admin")
+    assert f"ALLOWED  read logs  {RESOURCE}/logs" in out
+    status, events = await activity_of(live, world, request_id)
+    assert status == "APPROVED"
+    assert [(e["action"], e["allowed"]) for e in events] == [("read logs", True)]

@@ -1,4 +1,9 @@
-"""The ASGI GraphQL endpoint: HTTP, both WebSocket sub-protocols, GraphiQL."""
+"""The ASGI GraphQL endpoint: HTTP, both WebSocket sub-protocols, GraphiQL.
+
+GraphiQL is our own page (`lockbox/static/graphiql`), served with the pages'
+security headers; its assets come from Lockbox too (`pages.graphiql_assets`).
+With it turned off, a browser's GET is answered as strawberry does: 404.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from lockbox.api import pages
 from lockbox.api.context import Context
 from lockbox.api.operations import LegacyWSHandler, TransportWSHandler
 from lockbox.api.schema import build_schema
@@ -23,6 +29,9 @@ class LockboxGraphQL(GraphQL[Context, None]):
     def __init__(self, deps: Deps, *, graphiql: bool) -> None:
         super().__init__(build_schema(), graphql_ide="graphiql" if graphiql else None)
         self.deps = deps
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return pages.page(pages.GRAPHIQL_PAGE, request, pages.GRAPHIQL_STYLE_HASHES)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

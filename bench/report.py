@@ -17,6 +17,7 @@ AUTHORIZE_RATIO_MIN = 0.8
 AUTHORIZE_P99_RATIO_MAX = 1.5
 FANOUT_RATIO_MAX = 1.5
 MEMORY_KB_MAX = 50.0
+APPROVER_RATIO_MAX = 2.0
 
 
 class Log:
@@ -201,6 +202,9 @@ def summarise(results: dict[str, Any], headline_concurrency: int) -> None:
             for name, d in backends.items()
         },
     }
+    scoped = {name: d["approver_scope"] for name, d in backends.items() if "approver_scope" in d}
+    if scoped:
+        results["approver_scope"] = scoped
     results["targets"] = _targets(results)
 
 
@@ -263,6 +267,16 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "verdict": "met" if equal else "NOT met",
         }
     )
+    for backend, scope in (results.get("approver_scope") or {}).items():
+        ratio = scope["contoso-approver-prod"]["ratio"]
+        targets.append(
+            {
+                "target": f"approver pendingRequests(first: 50) at {scope['requests']} requests "
+                f"<= {APPROVER_RATIO_MAX:g}x the admin's ({backend})",
+                "value": ratio,
+                "verdict": _verdict(ratio, ratio is not None and ratio <= APPROVER_RATIO_MAX),
+            }
+        )
     return targets
 
 
@@ -439,6 +453,33 @@ def render(results: dict[str, Any], *, markdown: bool = False) -> str:
             markdown,
         )
     )
+    scoped = results.get("approver_scope") or {}
+    if scoped:
+        parts.append(
+            f"\n{heading}approver scope: pendingRequests(first: 50), median of 5, in-process"
+        )
+        parts.append(
+            table(
+                ["backend", "requests", "caller", "sees", "ms", "vs admin"],
+                [
+                    [
+                        name,
+                        s["requests"],
+                        caller,
+                        who,
+                        s[caller]["median_ms"],
+                        s[caller].get("ratio"),
+                    ]
+                    for name, s in scoped.items()
+                    for caller, who in (
+                        ("contoso-admin", "all"),
+                        ("contoso-approver-prod", "all but the last 50"),
+                        ("contoso-approver-dev", "the last 50 only"),
+                    )
+                ],
+                markdown,
+            )
+        )
     parts.append(f"\n{heading}targets")
     parts.append(
         table(

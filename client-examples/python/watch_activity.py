@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import sys
+import unicodedata
 from typing import Any
 
 import httpx
@@ -76,8 +77,21 @@ def ws_url(base_url: str) -> str:
     return base + "/graphql"
 
 
+# Server text is printed, and a terminal obeys control characters in it:
+# tabs and line breaks become spaces, other control and format characters go.
+UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def clean(text: str) -> str:
+    return "".join(
+        " " if char in "\t\n\r" else char
+        for char in text
+        if char in "\t\n\r" or unicodedata.category(char) not in UNPRINTABLE
+    )
+
+
 def say(line: str) -> None:
-    print(line, flush=True)
+    print(clean(line), flush=True)
 
 
 async def graphql(

@@ -18,8 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from lockbox.api import pages
+from lockbox.api import log_hygiene, pages
 from lockbox.api.body_limit import BodyLimit
+from lockbox.api.client_address import parse_networks
+from lockbox.api.read_timeouts import BodyTimeout, header_timeout_protocol
+from lockbox.api.sockets import SocketLimits
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
 from lockbox.domain.notifications import Channel
@@ -67,6 +70,12 @@ UVICORN_OPTIONS: dict[str, Any] = {
     # A larger frame is closed with 1009 (LOCKBOX_WS_MAX_FRAME_BYTES).
     "ws_max_size": Settings.ws_max_frame_bytes,
     "timeout_graceful_shutdown": 10,
+    # Request headers within LOCKBOX_HEADER_TIMEOUT_SECONDS, or the connection closes.
+    # (by name: these options are also reported as JSON by bench/).
+    "http": "lockbox.api.read_timeouts:HeaderTimeoutH11Protocol",
+    # X-Forwarded-For is believed only from LOCKBOX_TRUSTED_PROXIES
+    # (api.client_address), never by uvicorn on its own.
+    "proxy_headers": False,
     # The gate answers every engineer action; a log line each is the audit
     # trail's job (activity events), not the access log's.
     "access_log": False,
@@ -75,7 +84,11 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """UVICORN_OPTIONS with the limits `settings` set."""
-    return {**UVICORN_OPTIONS, "ws_max_size": settings.ws_max_frame_bytes or 2**31}
+    return {
+        **UVICORN_OPTIONS,
+        "ws_max_size": settings.ws_max_frame_bytes or 2**31,
+        "http": header_timeout_protocol(settings.header_timeout_seconds),
+    }
 
 
 @asynccontextmanager
@@ -116,6 +129,7 @@ def create_app(
     database and services (the demo's simulated engineer is one).
     """
     settings = settings or Settings.from_env()
+    trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad one fails at start
     deps = Deps(
         clock=clock or SystemClock(),
         broker=broker or broker_from_url(settings.broker_url),
@@ -123,10 +137,16 @@ def create_app(
         limiter=rate_limit_for(
             settings.broker_url, settings.rate_limit_per_second, settings.rate_limit_burst
         ),
+        auth_failures=rate_limit_for(
+            settings.broker_url,
+            settings.auth_failures_per_minute / 60,
+            settings.auth_failures_per_minute,
+        ),
         mail_enabled=settings.smtp_url is not None,
         webhook_allow_private=settings.webhook_allow_private,
         max_pending_per_engineer=settings.max_pending_per_engineer,
         max_query_cost=settings.max_query_cost,
+        audit_key=settings.audit_key_bytes,
     )
     # Built now, so that a bad LOCKBOX_SMTP_URL fails at start, not at the first mail.
     mail = MailTransport.from_settings(settings) if settings.smtp_url else None
@@ -147,6 +167,7 @@ def create_app(
             stack.callback(setattr, binding, "context", None)
             await stack.enter_async_context(running_broker(deps.broker, deps.hub))
             stack.push_async_callback(deps.limiter.close)
+            stack.push_async_callback(deps.auth_failures.close)
             await stack.enter_async_context(
                 background("sweeper", lambda: sweeper.run(deps, settings.sweep_interval_seconds))
             )
@@ -177,13 +198,21 @@ def create_app(
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    # The cause of an unreachable database goes to the log (once per change
+    # of cause), never to the probe's caller.
+    database_failure: list[str] = []
+
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, Any] = {}
         try:
             await asyncio.wait_for(store.ping(), timeout=2)
             checks["database"] = "ok"
+            database_failure.clear()
         except Exception as exc:
-            checks["database"] = f"unreachable ({type(exc).__name__})"
+            checks["database"] = "unreachable"
+            if database_failure != [type(exc).__name__]:
+                database_failure[:] = [type(exc).__name__]
+                log.warning("readiness: the database is unreachable (%s)", type(exc).__name__)
         checks["broker"] = "ok" if await deps.broker.ping() else "unreachable"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
@@ -191,12 +220,23 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    graphql = LockboxGraphQL(deps, graphiql=settings.graphiql)
+    log_hygiene.install()  # a client's bad frame is a log line, not a traceback
+    graphql = LockboxGraphQL(
+        deps,
+        graphiql=settings.graphiql,
+        trusted_proxies=trusted_proxies,
+        sockets=SocketLimits.of(
+            per_address=settings.max_sockets_per_address,
+            per_principal=settings.max_sockets_per_principal,
+        ),
+        max_subscriptions=settings.ws_max_subscriptions,
+    )
     # Both sub-protocols: graphql-transport-ws closes with 4408 (strawberry),
     # the legacy one answers connection_error and closes (api.operations).
     graphql.connection_init_wait_timeout = timedelta(seconds=settings.ws_init_timeout_seconds)
     app = Starlette(
         middleware=[
+            Middleware(BodyTimeout, seconds=settings.body_timeout_seconds),
             Middleware(BodyLimit, limit=settings.max_body_bytes),
             Middleware(db.BindDatabase, binding=binding),
         ],
@@ -216,5 +256,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.deps = deps
+    app.state.sockets = graphql.sockets  # open WebSockets per address and principal
     app.state.settings = settings
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -67,6 +67,21 @@ class Settings:
     ws_max_frame_bytes: int = 64 * 1024
     max_pending_per_engineer: int = 50
     max_query_cost: int = 20_000
+    # Sockets and clients (contract section 10, api.sockets, api.client_address).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    ws_max_subscriptions: int = 100
+    max_sockets_per_principal: int = 200
+    max_sockets_per_address: int = 500
+    auth_failures_per_minute: int = 20
+    trusted_proxies: tuple[str, ...] = ()
+    # LOCKBOX_AUDIT_KEY: a secret kept outside the database; with it every audit
+    # chain link is HMAC-SHA256 under it (contract section 10).
+    audit_key: str | None = field(default=None, repr=False)
+
+    @property
+    def audit_key_bytes(self) -> bytes | None:
+        return None if self.audit_key is None else self.audit_key.encode()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,6 +125,28 @@ class Settings:
                 "LOCKBOX_MAX_PENDING_PER_ENGINEER", cls.max_pending_per_engineer
             ),
             max_query_cost=_env_int("LOCKBOX_MAX_QUERY_COST", cls.max_query_cost),
+            header_timeout_seconds=_env_float(
+                "LOCKBOX_HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds
+            ),
+            body_timeout_seconds=_env_float(
+                "LOCKBOX_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds
+            ),
+            ws_max_subscriptions=_env_int("LOCKBOX_WS_MAX_SUBSCRIPTIONS", cls.ws_max_subscriptions),
+            max_sockets_per_principal=_env_int(
+                "LOCKBOX_MAX_SOCKETS_PER_PRINCIPAL", cls.max_sockets_per_principal
+            ),
+            max_sockets_per_address=_env_int(
+                "LOCKBOX_MAX_SOCKETS_PER_ADDRESS", cls.max_sockets_per_address
+            ),
+            auth_failures_per_minute=_env_int(
+                "LOCKBOX_AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute
+            ),
+            trusted_proxies=tuple(
+                part.strip()
+                for part in env.get("LOCKBOX_TRUSTED_PROXIES", "").split(",")
+                if part.strip()
+            ),
+            audit_key=env.get("LOCKBOX_AUDIT_KEY") or None,
         )
 
     @property

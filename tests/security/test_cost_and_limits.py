@@ -96,3 +96,37 @@ async def test_an_over_cost_subscription_is_refused_before_it_starts(
     assert reply["type"] == "error" or reply["payload"].get("data") is None
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "costs 40200" in errors[0]["message"]
+
+
+# --- list arguments (finding 11: a `status` list of 500+ entries was a
+# RecursionError, 1M entries +356 MB) ------------------------------------------
+
+STATUS_LIST = (
+    "query($s: [AccessRequestStatus!]) { accessRequests(status: $s) { edges { node { id } } } }"
+)
+
+
+@pytest.mark.parametrize("count", [101, 600, 50_000])
+async def test_a_status_list_over_100_items_is_bad_user_input(
+    live: Live, world: World, count: int
+) -> None:
+    answer = await live.http.call(world.token("contoso-admin"), STATUS_LIST, s=["PENDING"] * count)
+    assert answer.get("data") is None or answer["data"]["accessRequests"] is None, answer
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "at most 100" in error["message"]
+
+
+async def test_a_status_list_of_100_items_is_fine(live: Live, world: World) -> None:
+    await create_request(live, world)
+    statuses = ["PENDING", "APPROVED", "DENIED", "EXPIRED"] * 25
+    answer = await live.http.call(world.token("contoso-admin"), STATUS_LIST, s=statuses)
+    assert not answer.get("errors"), answer
+    assert len(answer["data"]["accessRequests"]["edges"]) == 1
+    inline = (
+        "{ accessRequests(status: ["
+        + ", ".join(["PENDING"] * 100)
+        + "]) { edges { node { id } } } }"
+    )
+    answer = await live.http.call(world.token("contoso-admin"), inline)
+    assert not answer.get("errors"), answer

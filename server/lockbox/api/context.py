@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,9 +11,12 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from lockbox.api.loaders import Loaders
+from lockbox.domain.errors import RateLimited, Unauthenticated
 from lockbox.domain.policy import Actor
 from lockbox.services import auth
 from lockbox.services.deps import Deps
+
+log = logging.getLogger(__name__)
 
 
 def authorization_from_params(params: Any) -> str | None:
@@ -30,7 +35,12 @@ class Context:
     request: Request | WebSocket
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(default_factory=Loaders)
+    # The client's address (api.client_address); the socket's peer if not given.
+    client_address: str | None = None
+    # The principal whose open-socket slot this WebSocket holds (api.sockets).
+    socket_principal: str | None = None
     _session: auth.Session | None = None
+    _authenticating: asyncio.Future[auth.Session] | None = None
 
     @property
     def is_websocket(self) -> bool:
@@ -41,15 +51,46 @@ class Context:
             return authorization_from_params(self.connection_params)
         return self.request.headers.get("authorization")
 
+    @property
+    def address(self) -> str:
+        if self.client_address is not None:
+            return self.client_address
+        client = self.request.client
+        return "unknown" if client is None else client.host
+
     async def actor(self) -> Actor:
         """The caller. A WebSocket re-checks its token for every operation, so a
         revoked token or disabled principal cannot start anything new. Each
         HTTP request and each new WebSocket operation counts against the
-        caller's rate limit."""
-        if self._session is None or self.is_websocket:
-            self._session = await auth.authenticate(self.authorization())
-            await self.deps.limiter.check(self._session.actor.id)
+        caller's rate limit; each failure to authenticate, against the client
+        address's (past it, UNAUTHENTICATED becomes RATE_LIMITED). An HTTP
+        request is refused once: its other root fields get the same answer."""
+        if self.is_websocket:
+            self._session = await self._authenticate()
+            return self._session.actor
+        if self._session is None:
+            # Root fields resolve concurrently: they share one check.
+            if self._authenticating is None:
+                self._authenticating = asyncio.ensure_future(self._authenticate())
+            self._session = await self._authenticating
         return self._session.actor
+
+    async def _authenticate(self) -> auth.Session:
+        try:
+            session = await auth.authenticate(self.authorization())
+        except Unauthenticated:
+            try:
+                await self.deps.auth_failures.check(f"authfail:{self.address}")
+            except RateLimited:
+                log.warning("too many failed authentications from %s", self.address)
+                raise
+            raise
+        try:
+            await self.deps.limiter.check(session.actor.id)
+        except RateLimited:
+            log.warning("rate limited %s (from %s)", session.actor.name, self.address)
+            raise
+        return session
 
     def known_viewer(self) -> Actor | None:
         """The caller if the operation has authenticated it already (every

@@ -29,6 +29,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from lockbox.api.context import Context
 from lockbox.api.errors import MASKED_ERROR
 from lockbox.api.types import ActivityEventType, LockboxInfo
+from lockbox.domain.errors import LockboxError
 from lockbox.realtime.direct import DirectDelivery
 from lockbox.store.models import ActivityEvent
 
@@ -66,7 +67,99 @@ def _socket_sender(handler: Any) -> Callable[[str], Awaitable[None]]:
     return send_text
 
 
+# Close code when a socket is refused for a limit (a rate limit, too many
+# sockets): the reason carries the error, with retryAfterSeconds.
+TOO_MANY = 4429
+
+# The most a WebSocket close reason may hold (RFC 6455: 125 bytes of control
+# frame payload, 2 of them the code).
+MAX_CLOSE_REASON_BYTES = 123
+
+
+class SocketRefused(Exception):
+    """A socket refused for a limit, before or at `connection_init`: closed
+    with `code` and the error in the close reason (legacy protocol: first a
+    `connection_error` whose payload is the error)."""
+
+    def __init__(self, error: LockboxError, code: int = TOO_MANY) -> None:
+        super().__init__(error.message)
+        self.code = code
+        self.error: dict[str, object] = {"message": error.message, "extensions": error.extensions}
+
+    @property
+    def reason(self) -> str:
+        reason = json.dumps(self.error, separators=(",", ":"))
+        if len(reason.encode()) > MAX_CLOSE_REASON_BYTES:
+            reason = json.dumps({"extensions": self.error["extensions"]}, separators=(",", ":"))
+        return reason
+
+
+def _too_many_subscriptions(limit: int) -> dict[str, object]:
+    log.warning("refused a subscription over the limit of %d on one socket", limit)
+    return {
+        "message": f"a socket may run at most {limit} operations at once",
+        "extensions": {"code": "BAD_USER_INPUT"},
+    }
+
+
+# A frame that is JSON but not a message the protocol defines is closed
+# with 4400 (graphql-transport-ws's "bad request"); the legacy protocol,
+# which has no such code, answers an `error` frame instead.
+BAD_MESSAGE = 4400
+
+
+def malformed(message: object, start: str, stop: str) -> str | None:
+    """Why a client's frame cannot be acted on, or None. The stock handlers
+    index the message blindly: a frame that is a JSON array, an id that is
+    not a string or a payload that is not an object was an unhandled
+    exception (a traceback per frame)."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "a message must be a JSON object with a string type"
+    kind = message["type"]
+    if kind in (start, stop) and not isinstance(message.get("id"), str):
+        return f"a {kind} message needs a string id"
+    if kind == start:
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return f"a {kind} message needs a payload with a string query"
+        if not isinstance(payload.get("variables"), dict | None):
+            return f"the variables of a {kind} message must be an object"
+        if not isinstance(payload.get("operationName"), str | None):
+            return f"the operationName of a {kind} message must be a string"
+    return None
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_message(self, message: Any) -> None:
+        why = malformed(message, "subscribe", "complete")
+        if why is not None:
+            await self.websocket.close(code=BAD_MESSAGE, reason=why)
+            return
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except SocketRefused as refusal:
+            await self.websocket.close(code=refusal.code, reason=refusal.reason)
+
+    async def handle_subscribe(self, message: Any) -> None:
+        """Over LOCKBOX_WS_MAX_SUBSCRIPTIONS: an error frame with a code (the
+        stock one has none)."""
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = _too_many_subscriptions(limit)
+            await self.websocket.send_json(
+                {"id": message["id"], "type": "error", "payload": [error]}
+            )
+            return
+        await super().handle_subscribe(message)
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         CURRENT_OPERATION.set(
             OperationChannel(
@@ -81,7 +174,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 # Close code for a second connection_init (contract section 10; the same as
 # graphql-transport-ws uses for "too many initialisation requests").
-REINITIALISED = 4429
+REINITIALISED = TOO_MANY
 
 
 # Close code when connection_init does not come in time (as graphql-transport-ws).
@@ -89,6 +182,19 @@ INIT_TIMEOUT = 4408
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_message(self, message: Any) -> None:
+        why = malformed(message, "start", "stop")
+        if why is not None:
+            error: dict[str, Any] = {
+                "type": "error",
+                "payload": {"message": why, "extensions": {"code": "BAD_USER_INPUT"}},
+            }
+            if isinstance(message, dict) and isinstance(message.get("id"), str):
+                error["id"] = message["id"]
+            await self.send_message(error)  # type: ignore[arg-type]
+            return
+        await super().handle_message(message)
+
     async def handle(self) -> None:
         # The legacy protocol has no init timeout of its own: a socket that
         # never says who it is would stay open for ever.
@@ -126,7 +232,26 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 code=REINITIALISED, reason="Too many initialisation requests"
             )
             return
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except SocketRefused as refusal:
+            await self.send_message({"type": "connection_error", "payload": refusal.error})
+            await self.websocket.close(code=refusal.code, reason=refusal.reason)
+
+    async def handle_start(self, message: Any) -> None:
+        """Over LOCKBOX_WS_MAX_SUBSCRIPTIONS: an error frame with a code (the
+        stock one has none). A restarted id replaces its operation: no check."""
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and len(self.tasks) >= limit
+        ):
+            error = _too_many_subscriptions(limit)
+            await self.websocket.send_json({"type": "error", "id": message["id"], "payload": error})
+            return
+        await super().handle_start(message)
 
     async def handle_async_results(
         self,

@@ -27,10 +27,23 @@ from lockbox.api.types import (
 )
 from lockbox.api.webhooks import WebhookType
 from lockbox.domain import cursors
+from lockbox.domain.errors import BadUserInput
 from lockbox.domain.lifecycle import Status
 from lockbox.services import audit, notification_log
 from lockbox.services import requests as request_service
 from lockbox.services import webhooks as webhook_service
+
+# Contract section 10: list arguments take at most 100 items.
+MAX_LIST_ITEMS = 100
+
+
+def _statuses(status: list[Status] | None) -> list[Status] | None:
+    """The `status` argument, bounded before any query is built, without repeats."""
+    if status is None:
+        return None
+    if len(status) > MAX_LIST_ITEMS:
+        raise BadUserInput(f"status lists at most {MAX_LIST_ITEMS} items, got {len(status)}")
+    return list(dict.fromkeys(status))
 
 
 async def _request_page(
@@ -71,7 +84,7 @@ class Query:
         first: int | None = 50,
         after: str | None = None,
     ) -> Connection[AccessRequestType]:
-        return await _request_page(info, status, first, after)
+        return await _request_page(info, _statuses(status), first, after)
 
     @strawberry.field(description="Null when the request does not exist or is not visible.")
     async def access_request(

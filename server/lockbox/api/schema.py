@@ -3,6 +3,8 @@ through (document limits, caches, error codes)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -24,6 +26,22 @@ class LockboxSchema(strawberry.Schema):
         return None
 
 
+class DocumentCache(ParserCache):
+    """strawberry's ParserCache, except for a document that does not parse.
+    The stock one raises its syntax error from the parsing hook, outside
+    the operation, where no extension sees it: it reached the client with no
+    code. Here such a document is left to strawberry's own parse, whose
+    error is answered inside the operation (api.errors gives it its code)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):  # reported when strawberry parses it
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
 def build_schema() -> strawberry.Schema:
     return LockboxSchema(
         query=Query,
@@ -32,7 +50,7 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             DocumentLimits,
             # Clients repeat the same few documents: parse and validate once.
-            partial(ParserCache, maxsize=256),
+            partial(DocumentCache, maxsize=256),
             partial(ValidationCache, maxsize=256),
             ErrorCodes,
         ],

@@ -78,9 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_admin(sub)
 
     audit_verbs = _group(sub, "audit", "audit log tools", "VERB")
-    verify = _command(audit_verbs, "verify", "check every tenant's audit hash chain", audit.verify)
+    verify = _command(
+        audit_verbs,
+        "verify",
+        "check every tenant's audit hash chain (as HMACs under LOCKBOX_AUDIT_KEY when set) "
+        "and that each request row says what its chain says",
+        audit.verify,
+    )
     _database_flag(verify)
     verify.add_argument("--tenant", help="only this tenant (id or name)")
+    verify.add_argument(
+        "--expect-head",
+        metavar="FILE",
+        help="heads as 'audit head --json' wrote them: each chain must still reach its "
+        "recorded head with the same hash",
+    )
+    head = _command(
+        audit_verbs,
+        "head",
+        "print each tenant's current audit head (tenant id, name, seq, hash) to keep elsewhere",
+        audit.head,
+    )
+    _database_flag(head)
+    head.add_argument("--tenant", help="only this tenant (id or name)")
+    head.add_argument("--json", action="store_true", help="print one JSON list")
 
     _command(sub, "export-schema", "print the GraphQL schema (SDL)", server.export_schema)
     return parser

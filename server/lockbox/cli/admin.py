@@ -34,7 +34,9 @@ def verb(work: Verb) -> Command:
     def command(args: argparse.Namespace, settings: Settings) -> None:
         async def run() -> Output:
             check_broker_url(settings.broker_url)
-            deps = Deps(broker=broker_from_url(settings.broker_url))
+            deps = Deps(
+                broker=broker_from_url(settings.broker_url), audit_key=settings.audit_key_bytes
+            )
             try:
                 return await work(deps, args)
             finally:

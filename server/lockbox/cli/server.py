@@ -49,7 +49,11 @@ def migrate(args: argparse.Namespace, settings: Settings) -> None:
 def seed_demo(args: argparse.Namespace, settings: Settings) -> None:
     """Create the demo world and print its ids and tokens."""
     world = asyncio.run(
-        with_database(settings.database_url, lambda: demo_world.seed(Deps()), migrate=True)
+        with_database(
+            settings.database_url,
+            lambda: demo_world.seed(Deps(audit_key=settings.audit_key_bytes)),
+            migrate=True,
+        )
     )
     print(json.dumps(world) if args.json else json.dumps(world, indent=2))
 
@@ -95,7 +99,9 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
         settings = settings.with_overrides(
             database_url=url, broker_url="memory://", smtp_url=sink.url
         )
-        world = await with_database(url, lambda: demo_world.seed(Deps()), migrate=True)
+        world = await with_database(
+            url, lambda: demo_world.seed(Deps(audit_key=settings.audit_key_bytes)), migrate=True
+        )
         app = create_app(
             settings, workers=[lambda deps: simulate(deps, world, tick_seconds=args.tick)]
         )

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from lockbox.domain import policy
-from lockbox.domain.audit import AuditRecord, ChainBreak, StoredAuditEvent, verify_chain
+from lockbox.domain.audit import (
+    Anchor,
+    AuditRecord,
+    ChainBreak,
+    MalformedEvent,
+    RequestLedger,
+    RequestMismatch,
+    RequestRow,
+    StoredAuditEvent,
+    decided_fields,
+    verify_chain,
+)
 from lockbox.domain.errors import Forbidden
 from lockbox.domain.policy import Actor
 from lockbox.store import queries as store
-from lockbox.store.models import AuditEvent, Tenant
+from lockbox.store.models import AccessRequest, AuditEvent, Tenant
 
 VERIFY_BATCH = 1000
 
@@ -38,21 +52,198 @@ def stored_event(event: AuditEvent) -> StoredAuditEvent:
     )
 
 
+def decided_fields_of(request: AccessRequest) -> dict[str, Any]:
+    """What a request event carries of its row (see `domain.audit.decided_fields`)."""
+    return decided_fields(
+        resources=request.resources,
+        duration_seconds=request.duration_seconds,
+        decided_by=None if request.decided_by_id is None else str(request.decided_by_id),
+        access_starts_at=request.access_starts_at,
+        access_ends_at=request.access_ends_at,
+    )
+
+
+# --- reading stored rows without trusting them ----------------------------------------
+
+
+class _Garbage(ValueError):
+    pass
+
+
+def _moment(text: str | None, name: str) -> datetime:
+    if text is None:
+        raise _Garbage(f"{name} is null")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Garbage(f"{name} is not a date-time: {_clip(text)}") from None
+    # As the ORM reads it: a naive value is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _optional_moment(text: str | None, name: str) -> datetime | None:
+    return None if text is None else _moment(text, name)
+
+
+def _uuid(text: str | None, name: str) -> str:
+    if text is None:
+        raise _Garbage(f"{name} is null")
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise _Garbage(f"{name} is not an id: {_clip(text)}") from None
+
+
+def _optional_uuid(text: str | None, name: str) -> str | None:
+    return None if text is None else _uuid(text, name)
+
+
+def _whole(text: str | None, name: str) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        raise _Garbage(f"{name} is not a whole number: {_clip(text)}") from None
+
+
+def _json(text: str | None, name: str) -> Any:
+    if text is None:
+        raise _Garbage(f"{name} is null")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise _Garbage(f"{name} is not JSON: {_clip(text)}") from None
+
+
+def _text(value: str | None, name: str) -> str:
+    if value is None:
+        raise _Garbage(f"{name} is null")
+    return value
+
+
+def _clip(text: str | None) -> str:
+    shown = json.dumps(text, ensure_ascii=True)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def audit_row(row: dict[str, Any], tenant_id: uuid.UUID) -> StoredAuditEvent | MalformedEvent:
+    """One stored audit row (as `store.audit_rows` reads it), or what is wrong with it."""
+    event_id = str(row["id"])
+    seq: int | None = None
+    try:
+        seq = _whole(row["seq"], "seq")
+        detail = _json(row["detail"], "detail")
+        if not isinstance(detail, dict):
+            raise _Garbage(f"detail is not a JSON object: {_clip(row['detail'])}")
+        record = AuditRecord(
+            tenant_id=str(tenant_id),
+            seq=seq,
+            at=_moment(row["at"], "at"),
+            action=_text(row["action"], "action"),
+            actor_id=_optional_uuid(row["actor_id"], "actor_id"),
+            request_id=_optional_uuid(row["request_id"], "request_id"),
+            detail=detail,
+        )
+        return StoredAuditEvent(
+            id=event_id,
+            record=record,
+            prev_hash=row["prev_hash"],
+            hash=_text(row["hash"], "hash"),
+        )
+    except _Garbage as exc:
+        return MalformedEvent(event_id, seq, str(exc))
+
+
+def request_row(row: dict[str, Any]) -> RequestRow | RequestMismatch:
+    """One stored request row (as `store.audited_request_rows` reads it)."""
+    request_id = str(row["id"])
+    try:
+        resources = _json(row["resources"], "resources")
+        if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+            raise _Garbage(f"resources is not a list of paths: {_clip(row['resources'])}")
+        return RequestRow(
+            id=_uuid(row["id"], "id"),
+            engineer_id=_uuid(row["engineer_id"], "engineer_id"),
+            ticket_id=_uuid(row["ticket_id"], "ticket_id"),
+            status=_text(row["status"], "status"),
+            fields=decided_fields(
+                resources=resources,
+                duration_seconds=_whole(row["duration_seconds"], "duration_seconds"),
+                decided_by=_optional_uuid(row["decided_by_id"], "decided_by_id"),
+                access_starts_at=_optional_moment(row["access_starts_at"], "access_starts_at"),
+                access_ends_at=_optional_moment(row["access_ends_at"], "access_ends_at"),
+            ),
+        )
+    except _Garbage as exc:
+        return RequestMismatch(request_id, None, f"malformed row: {exc}")
+
+
+# --- verifying -------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class TenantVerdict:
     tenant: Tenant
     events: int
     broken: ChainBreak | None
+    # Request rows that say something the (intact) chain does not.
+    requests: list[RequestMismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None and not self.requests
 
 
-async def verify_tenant(tenant: Tenant) -> TenantVerdict:
-    events: list[StoredAuditEvent] = []
+async def _events(tenant_id: uuid.UUID) -> Any:
     last_id = 0
     while True:
-        batch = await store.audit_chain(tenant.id, last_id, VERIFY_BATCH)
-        events.extend(stored_event(e) for e in batch)
+        batch = await store.audit_rows(tenant_id, last_id, VERIFY_BATCH)
+        for row in batch:
+            yield audit_row(row, tenant_id)
         if len(batch) < VERIFY_BATCH:
-            break
-        last_id = batch[-1].id
-    broken = verify_chain(events, tenant.audit_head, tenant.audit_seq)
-    return TenantVerdict(tenant=tenant, events=len(events), broken=broken)
+            return
+        last_id = int(batch[-1]["id"])
+
+
+async def _request_rows(tenant_id: uuid.UUID) -> list[RequestRow | RequestMismatch]:
+    rows: list[RequestRow | RequestMismatch] = []
+    after: uuid.UUID | None = None
+    while True:
+        batch = await store.audited_request_rows(tenant_id, after, VERIFY_BATCH)
+        rows.extend(request_row(row) for row in batch)
+        if len(batch) < VERIFY_BATCH:
+            return rows
+        after = uuid.UUID(str(batch[-1]["id"]))
+
+
+async def verify_tenant(
+    tenant: Tenant, *, key: bytes | None = None, expect: Anchor | None = None
+) -> TenantVerdict:
+    """Check a tenant's chain (under `key`, up to the recorded head `expect`),
+    then, if it is intact, that every request row says what the chain says."""
+    events: list[StoredAuditEvent | MalformedEvent] = [e async for e in _events(tenant.id)]
+    ledger = RequestLedger()
+    broken = verify_chain(
+        events, tenant.audit_head, tenant.audit_seq, key=key, expect=expect, ledger=ledger
+    )
+    mismatches: list[RequestMismatch] = []
+    if broken is None:
+        rows = await _request_rows(tenant.id)
+        mismatches = [r for r in rows if isinstance(r, RequestMismatch)]
+        mismatches += ledger.mismatches(r for r in rows if isinstance(r, RequestRow))
+    return TenantVerdict(tenant=tenant, events=len(events), broken=broken, requests=mismatches)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    tenant_id: str
+    name: str
+    seq: int
+    hash: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tenantId": self.tenant_id, "name": self.name, "seq": self.seq, "hash": self.hash}
+
+
+def head_of(tenant: Tenant) -> Head:
+    """The tenant's current head, as its row records it."""
+    return Head(str(tenant.id), tenant.name, tenant.audit_seq, tenant.audit_head)

@@ -25,6 +25,9 @@ class Deps:
     broker: Broker = field(default_factory=MemoryBroker)
     hub: Hub = field(default_factory=Hub)
     limiter: RateLimit = field(default_factory=_no_limit)
+    # Failed authentications per client address ("authfail:<address>"), charged
+    # only on failure: past it, UNAUTHENTICATED becomes RATE_LIMITED.
+    auth_failures: RateLimit = field(default_factory=_no_limit)
     # Whether mail is sent at all (LOCKBOX_SMTP_URL is set): without it, no
     # mail is written to the outbox either.
     mail_enabled: bool = False
@@ -35,6 +38,8 @@ class Deps:
     # LOCKBOX_WEBHOOK_ALLOW_PRIVATE: webhooks may point at loopback, private and
     # link-local addresses (development and tests only).
     webhook_allow_private: bool = False
+    # LOCKBOX_AUDIT_KEY: every audit link is an HMAC under it (None: plain SHA-256).
+    audit_key: bytes | None = field(default=None, repr=False)
     feeds: Feeds = field(init=False)
     _group_commits: dict[Any, GroupCommit[Any, Any]] = field(init=False, default_factory=dict)
 

@@ -4,7 +4,9 @@ Every gate call is a write, and a commit (an fsync on SQLite) per call caps
 throughput. Calls that arrive while a batch is being written wait for the
 next batch; each caller is answered only after the commit that makes its
 record durable. The batch writer decides refusals before it writes anything,
-so one caller's refusal never undoes another caller's record.
+so one caller's refusal never undoes another caller's record; a call that
+fails while writing is isolated by the writer (a savepoint per call) and
+answered with its own exception.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from lockbox.domain.errors import LockboxError
-
 CallT = TypeVar("CallT")
 ResultT = TypeVar("ResultT")
 
-# Writes one batch in one transaction; one outcome per call, in order.
-BatchWriter = Callable[[list[CallT]], Awaitable[Sequence[ResultT | LockboxError]]]
+# Writes one batch in one transaction; one outcome per call, in order (an
+# exception is that caller's answer).
+BatchWriter = Callable[[list[CallT]], Awaitable[Sequence[ResultT | Exception]]]
 
 
 class GroupCommit(Generic[CallT, ResultT]):

@@ -23,7 +23,7 @@ from lockbox.domain.resources import validate_request_resources
 from lockbox.domain.tenant_settings import access_duration
 from lockbox.domain.text import check_text
 from lockbox.realtime.topics import REQUESTS_TOPIC
-from lockbox.services import notifications
+from lockbox.services import audit, notifications
 from lockbox.services.deps import Deps
 from lockbox.services.tenants import settings_of
 from lockbox.services.writing import Change, changing
@@ -207,6 +207,7 @@ async def _apply(
     }
     if reason:
         detail["reason"] = reason
+    detail.update(audit.decided_fields_of(request))  # the row as decided: `audit verify` compares
     await change.audit(
         request.tenant_id,
         transition.audit,
@@ -235,10 +236,12 @@ async def list_visible(
     now = deps.clock.now()
     tenant_id = None if actor.tenant_id is None else uuid.UUID(actor.tenant_id)
     engineer_id = uuid.UUID(actor.id) if actor.role is Role.ENGINEER else None
+    # An approver's scopes are filtered in SQL; policy.can_see still checks
+    # each row (defence in depth), reading on should it ever drop one.
+    scopes = actor.scopes if actor.role is Role.APPROVER else None
     found: list[AccessRequest] = []
     position = after
-    # Approver scopes are checked in Python, so read in batches until full.
-    batch_size = max(limit, 50)
+    batch_size = limit
     while len(found) < limit:
         batch = await store.list_requests(
             now=now,
@@ -247,6 +250,7 @@ async def list_visible(
             engineer_id=engineer_id,
             after=position,
             limit=batch_size,
+            within_scopes=scopes,
         )
         found.extend(r for r in batch if policy.can_see(actor, facts_of(r)))
         if len(batch) < batch_size:

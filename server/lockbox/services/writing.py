@@ -50,6 +50,7 @@ class Change:
             actor_id=None if actor_id is None else uuid.UUID(str(actor_id)),
             request_id=request_id,
             detail=detail,
+            key=self.deps.audit_key,
         )
 
     def announce(self, topic: str, message: Message, *, key: str = "") -> None:

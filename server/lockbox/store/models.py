@@ -125,6 +125,28 @@ class AccessRequest(Model):
 
     class Meta:
         table = "access_request"
+        # Lists walk a tenant's requests of one status in keyset order and
+        # stop at the page's end (instead of sorting every match).
+        indexes = (("tenant_id", "status", "created_at", "id"),)
+
+
+class RequestResource(Model):
+    """One resource of a request, written with it: lets the store filter an
+    approver's scopes in SQL (each resource must lie within one of them)."""
+
+    id = fields.BigIntField(primary_key=True)
+    request: fields.ForeignKeyRelation[AccessRequest] = fields.ForeignKeyField(
+        "models.AccessRequest",
+        related_name="resource_rows",
+        on_delete=fields.CASCADE,
+        db_index=True,
+    )
+    path = fields.CharField(max_length=1024)
+
+    request_id: uuid.UUID
+
+    class Meta:
+        table = "request_resource"
 
 
 class ActivityEvent(Model):

@@ -8,8 +8,11 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
+from pypika_tortoise.context import SqlContext
+from pypika_tortoise.terms import Term, ValueWrapper
+from pypika_tortoise.utils import format_alias_sql
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, RawSQL
 from tortoise.transactions import in_transaction
 
 from lockbox.domain.audit import AuditRecord, chain_hash
@@ -24,6 +27,7 @@ from lockbox.store.models import (
     AuditEvent,
     Notification,
     Principal,
+    RequestResource,
     SupportTicket,
     Tenant,
     Webhook,
@@ -31,6 +35,12 @@ from lockbox.store.models import (
 
 
 def transaction() -> AbstractAsyncContextManager[Any]:
+    return in_transaction()
+
+
+def savepoint() -> AbstractAsyncContextManager[Any]:
+    """Inside a transaction, a savepoint: an error in the block rolls back
+    the block's writes only (tortoise nests `in_transaction` so)."""
     return in_transaction()
 
 
@@ -230,8 +240,9 @@ async def insert_request(
     created_at: datetime,
     expires_at: datetime,
 ) -> AccessRequest:
-    """A new request, in the lifecycle's initial status (the column's default)."""
-    return await AccessRequest.create(
+    """A new request, in the lifecycle's initial status (the column's default),
+    with its request_resource rows. Call it inside the caller's transaction."""
+    request = await AccessRequest.create(
         tenant_id=tenant_id,
         ticket_id=ticket_id,
         engineer_id=engineer_id,
@@ -242,6 +253,10 @@ async def insert_request(
         updated_at=created_at,
         expires_at=expires_at,
     )
+    await RequestResource.bulk_create(
+        [RequestResource(request_id=request.id, path=path) for path in dict.fromkeys(resources)]
+    )
+    return request
 
 
 async def get_request(request_id: str | uuid.UUID) -> AccessRequest | None:
@@ -312,6 +327,37 @@ def _compare(column: str, lookup: str, value: Any) -> Q:
     return Q(**condition)
 
 
+class _WithinScopes(Term):
+    """SQL for "every resource of the request lies within one of `scopes`",
+    by whole segments: a scope `s` covers `s` and `s/...`, never `s2`.
+
+    `NOT EXISTS` a request_resource row (found through its request_id index)
+    outside every scope. The prefix test is `substr(path, 1, len(s) + 1) =
+    s || '/'`, not LIKE: it needs no escaping and is case-sensitive on SQLite
+    too (SQLite's LIKE ignores ASCII case). Scopes are bound parameters.
+    """
+
+    is_aggregate = False
+
+    def __init__(self, scopes: Sequence[str]) -> None:
+        super().__init__()
+        self.scopes = tuple(scopes)
+
+    def get_sql(self, ctx: SqlContext) -> str:
+        inside: list[str] = []
+        for scope in self.scopes:
+            exact = ValueWrapper(scope).get_sql(ctx)
+            length = ValueWrapper(len(scope) + 1).get_sql(ctx)
+            prefix = ValueWrapper(scope + "/").get_sql(ctx)
+            inside.append(f'rr."path"={exact} OR substr(rr."path",1,{length})={prefix}')
+        sql = (
+            'NOT EXISTS(SELECT 1 FROM "request_resource" rr'
+            ' WHERE rr."request_id"="access_request"."id"'
+            f" AND NOT ({' OR '.join(inside) or '1=0'}))"
+        )
+        return format_alias_sql(sql=sql, alias=self.alias, ctx=ctx) if ctx.with_alias else sql
+
+
 async def list_requests(
     *,
     now: datetime,
@@ -320,9 +366,15 @@ async def list_requests(
     engineer_id: uuid.UUID | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    within_scopes: Sequence[str] | None = None,
 ) -> list[AccessRequest]:
-    """Requests in (created_at, id) order after a keyset position."""
+    """Requests in (created_at, id) order after a keyset position; with
+    `within_scopes`, only those whose every resource lies within a scope."""
     query = AccessRequest.all()
+    if within_scopes is not None:
+        query = query.annotate(within_scopes=_WithinScopes(within_scopes)).filter(
+            within_scopes=True
+        )
     if statuses:
         query = query.filter(Q(*(_reads_as(status, now) for status in statuses), join_type="OR"))
     if tenant_id is not None:
@@ -495,10 +547,12 @@ async def append_audit(
     actor_id: uuid.UUID | None,
     request_id: uuid.UUID | None,
     detail: dict[str, Any],
+    key: bytes | None = None,
 ) -> AuditEvent:
     """Append to the tenant's hash chain. Call inside the change's transaction.
 
     Locking the tenant row serialises appends to one chain across processes.
+    With `key` (LOCKBOX_AUDIT_KEY) the link is an HMAC under it.
     """
     tenant = await lock_tenant(tenant_id)
     record = AuditRecord(
@@ -510,7 +564,7 @@ async def append_audit(
         request_id=None if request_id is None else str(request_id),
         detail=detail,
     )
-    digest = chain_hash(tenant.audit_head, record)
+    digest = chain_hash(tenant.audit_head, record, key)
     event = await AuditEvent.create(
         tenant_id=tenant_id,
         seq=record.seq,
@@ -535,6 +589,60 @@ async def audit_page(tenant_id: uuid.UUID, after_seq: int, limit: int) -> list[A
 async def audit_chain(tenant_id: uuid.UUID, after_id: int, limit: int) -> list[AuditEvent]:
     """A tenant's audit events in the order they were written (by row id)."""
     return await AuditEvent.filter(tenant_id=tenant_id, id__gt=after_id).order_by("id").limit(limit)
+
+
+_AUDIT_COLUMNS = ("seq", "at", "action", "actor_id", "request_id", "detail", "prev_hash", "hash")
+_REQUEST_COLUMNS = (
+    "id",
+    "engineer_id",
+    "ticket_id",
+    "status",
+    "resources",
+    "duration_seconds",
+    "decided_by_id",
+    "access_starts_at",
+    "access_ends_at",
+)
+
+
+def _as_text(columns: Sequence[str]) -> dict[str, Any]:
+    return {column: RawSQL(f'CAST("{column}" AS TEXT)') for column in columns}
+
+
+async def audit_rows(tenant_id: uuid.UUID, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """A tenant's audit rows in the order they were written (by row id), each
+    column but the id as the database's text (or None), unparsed: `audit
+    verify` judges every value itself, so a garbage one is a broken event
+    rather than a crash in the ORM."""
+    text = _as_text(_AUDIT_COLUMNS)
+    rows = (
+        await AuditEvent.filter(tenant_id=tenant_id, id__gt=after_id)
+        .order_by("id")
+        .limit(limit)
+        .annotate(**{f"{name}_text": value for name, value in text.items()})
+        .values("id", *(f"{name}_text" for name in text))
+    )
+    return [
+        {"id": row["id"], **{name: row[f"{name}_text"] for name in _AUDIT_COLUMNS}} for row in rows
+    ]
+
+
+async def audited_request_rows(
+    tenant_id: uuid.UUID, after_id: uuid.UUID | None, limit: int
+) -> list[dict[str, Any]]:
+    """A tenant's request rows by id, the columns the audit chain vouches for,
+    as text (or None), unparsed (as `audit_rows`)."""
+    text = _as_text(_REQUEST_COLUMNS)
+    query = AccessRequest.filter(tenant_id=tenant_id)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    rows = (
+        await query.order_by("id")
+        .limit(limit)
+        .annotate(**{f"{name}_text": value for name, value in text.items()})
+        .values("id", *(f"{name}_text" for name in text))
+    )
+    return [{name: row[f"{name}_text"] for name in _REQUEST_COLUMNS} for row in rows]
 
 
 # --- notification log ---

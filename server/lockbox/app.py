@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api import log_hygiene, pages
-from lockbox.api.body_limit import BodyLimit
 from lockbox.api.client_address import parse_networks
-from lockbox.api.read_timeouts import BodyTimeout, header_timeout_protocol
+from lockbox.api.read_timeouts import header_timeout_protocol
+from lockbox.api.request_body import BodyGuard
 from lockbox.api.sockets import SocketLimits
 from lockbox.api.view import LockboxGraphQL
 from lockbox.clock import Clock, SystemClock
@@ -236,8 +236,11 @@ def create_app(
     graphql.connection_init_wait_timeout = timedelta(seconds=settings.ws_init_timeout_seconds)
     app = Starlette(
         middleware=[
-            Middleware(BodyTimeout, seconds=settings.body_timeout_seconds),
-            Middleware(BodyLimit, limit=settings.max_body_bytes),
+            Middleware(
+                BodyGuard,
+                max_bytes=settings.max_body_bytes,
+                seconds=settings.body_timeout_seconds,
+            ),
             Middleware(db.BindDatabase, binding=binding),
         ],
         routes=[

@@ -472,3 +472,16 @@ async def test_slow_request_headers_and_bodies_are_cut_off(slow_reader: LiveServ
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{slow_reader.http_url}/graphql", json={"query": ME})
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_an_absurd_content_length_is_refused_not_a_server_error(
+    strict: LiveServer,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", strict.port)
+    writer.write(
+        b"POST /graphql HTTP/1.1\r\nHost: lockbox\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n{}"
+    )
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith((b"HTTP/1.1 413", b"HTTP/1.1 400")), answer[:80]

@@ -1,31 +1,22 @@
-"""How long a client may take to send a request: its headers, then its body.
+"""How long a client may take to send a request's headers.
 
-Without these a client that sends one byte every few seconds (slowloris)
-holds a connection, and its memory, for ever: uvicorn's `timeout_keep_alive`
-only covers the idle time between requests.
-
-- Headers (LOCKBOX_HEADER_TIMEOUT_SECONDS): `header_timeout_protocol` is
-  uvicorn's h11 protocol with a timer from the moment the connection opens
-  (and again after each response, for the next request on a kept-alive
-  connection) until the request's headers are complete; when it fires, the
-  connection is closed. It is passed to uvicorn as its `http` class
-  (`lockbox.app.uvicorn_options`).
-- Body (LOCKBOX_BODY_TIMEOUT_SECONDS): `BodyTimeout` is ASGI middleware that
-  gives each request's body one deadline from the moment the app sees the
-  request; past it, 408 and the connection is closed.
-
-`0` turns either off.
+Without it a client that sends one byte every few seconds (slowloris) holds
+a connection, and its memory, for ever: uvicorn's `timeout_keep_alive` only
+covers the idle time between requests. `header_timeout_protocol`
+(LOCKBOX_HEADER_TIMEOUT_SECONDS; `0` turns it off) is uvicorn's h11 protocol
+with a timer from the moment the connection opens (and again after each
+response, for the next request on a kept-alive connection) until the
+request's headers are complete; when it fires, the connection is closed. It
+is passed to uvicorn as its `http` class (`lockbox.app.uvicorn_options`).
+The body's own deadline is in api.request_body.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from typing import Any
 
 import h11
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
@@ -96,71 +87,3 @@ def header_timeout_protocol(seconds: float) -> type[H11Protocol]:
 
 class BodyReadTimeout(Exception):
     pass
-
-
-_REFUSAL = json.dumps(
-    {
-        "errors": [
-            {
-                "message": "the request body was not received in time",
-                "extensions": {"code": "BAD_USER_INPUT"},
-            }
-        ]
-    }
-).encode()
-
-
-class BodyTimeout:
-    """A request's body must arrive within `seconds` of the request (0: no
-    limit); past it the request is answered 408 and its connection closed."""
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.seconds <= 0:
-            await self.app(scope, receive, send)
-            return
-        deadline = asyncio.get_running_loop().time() + self.seconds
-        complete = False
-        started = False
-
-        async def timed_receive() -> Message:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyReadTimeout from None
-            complete = message["type"] != "http.request" or not message.get("more_body")
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracked_send)
-        except BodyReadTimeout:
-            client = scope.get("client") or ("?", 0)
-            log.warning(
-                "closed a connection from %s: request body not received within %g s",
-                client[0],
-                self.seconds,
-            )
-            if not started:
-                await _send_refusal(send)
-
-
-async def _send_refusal(send: Send) -> None:
-    headers: list[Any] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(_REFUSAL)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": 408, "headers": headers})
-    await send({"type": "http.response.body", "body": _REFUSAL})

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.query_cost import _call
+from bench.query_cost import _call, in_process_app
 from bench.world import PENDING, World
 
 PROD = "/subscriptions/contoso-prod/rg"
@@ -79,17 +79,7 @@ async def _seed(world: World, count: int) -> None:
 async def measure(
     database_url: str, world: World, *, requests: int, repeats: int
 ) -> dict[str, Any]:
-    from lockbox.app import create_app
-    from lockbox.settings import Settings
-
-    settings = Settings(
-        database_url=database_url,
-        broker_url="memory://",
-        rate_limit_per_second=0,
-        sweep_interval_seconds=3600,
-        lockout_poll_seconds=3600,
-    )
-    app = create_app(settings)
+    app = in_process_app(database_url)
     result: dict[str, Any] = {"requests": requests, "first": 50, "repeats": repeats}
     async with app.router.lifespan_context(app):
         started = time.perf_counter()

@@ -78,21 +78,29 @@ async def _call(client: httpx.AsyncClient, token: str, query: str, **variables: 
     return body["data"]
 
 
+def in_process_app(database_url: str) -> Any:
+    """The app on `database_url`, run in this process with no background
+    noise (no rate limit, no sweeps), for measurements that count or time
+    single calls."""
+    from lockbox.app import create_app
+    from lockbox.settings import Settings
+
+    return create_app(
+        Settings(
+            database_url=database_url,
+            broker_url="memory://",
+            rate_limit_per_second=0,
+            sweep_interval_seconds=3600,
+            lockout_poll_seconds=3600,
+        )
+    )
+
+
 async def measure(
     database_url: str, world: World, *, pending: int, pages: tuple[int, ...]
 ) -> dict[str, Any]:
     """Create `pending` pending requests, then count statements per page size."""
-    from lockbox.app import create_app
-    from lockbox.settings import Settings
-
-    settings = Settings(
-        database_url=database_url,
-        broker_url="memory://",
-        rate_limit_per_second=0,
-        sweep_interval_seconds=3600,
-        lockout_poll_seconds=3600,
-    )
-    app = create_app(settings)
+    app = in_process_app(database_url)
     result: dict[str, Any] = {"pending_requests": pending}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,23 +90,32 @@ def postgres_template() -> Iterator[str]:
     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    """A fresh, migrated database (and a broker URL) for one test."""
+@contextmanager
+def fresh_stack(
+    request: pytest.FixtureRequest, folder: Path, prefix: str = "lockbox_test"
+) -> Iterator[Stack]:
+    """A fresh, migrated database (and a broker URL), copied from the template."""
     if STACK == "sqlite":
-        path = tmp_path / "lockbox.db"
+        path = folder / "lockbox.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield Stack("sqlite", f"sqlite://{path}", "memory://")
         return
     assert POSTGRES_URL is not None
     template = request.getfixturevalue("postgres_template")
-    name = f"lockbox_test_{uuid.uuid4().hex[:16]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     asyncio.run(pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     broker = f"{REDIS_URL}?channel=lockbox-test-{name}" if REDIS_URL else "memory://"
     try:
         yield Stack("postgres", with_database(POSTGRES_URL, name), broker)
     finally:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A fresh, migrated database (and a broker URL) for one test."""
+    with fresh_stack(request, tmp_path) as fresh:
+        yield fresh
 
 
 @pytest.fixture

@@ -42,10 +42,8 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 import time
 import unicodedata
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +58,7 @@ from hypothesis_graphql import nodes
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, STACK, Stack, pg_admin, with_database
+from tests.conftest import Stack, fresh_stack
 from tests.security.fuzz_support import (
     CONTRACT_CODES,
     PROD,
@@ -123,22 +121,8 @@ def fuzzed(examples: int, **strategies: Any) -> Callable[[Callable[..., None]], 
 def fuzz_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    if STACK == "sqlite":
-        path = tmp_path_factory.mktemp("fuzz") / "lockbox.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield Stack("sqlite", f"sqlite://{path}", "memory://")
-        return
-    import asyncio
-
-    assert POSTGRES_URL is not None
-    template = request.getfixturevalue("postgres_template")
-    name = f"lockbox_fuzz_{uuid.uuid4().hex[:16]}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    broker = f"{REDIS_URL}?channel=lockbox-test-{name}" if REDIS_URL else "memory://"
-    try:
-        yield Stack("postgres", with_database(POSTGRES_URL, name), broker)
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_stack(request, tmp_path_factory.mktemp("fuzz"), "lockbox_fuzz") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import selectors
 import socket
 import time
@@ -46,9 +47,10 @@ UPGRADING, INITIALISING, SUBSCRIBING, LIVE, FAILED = range(5)
 
 
 class Subscriber:
-    __slots__ = ("buffer", "index", "joined", "payloads", "sock", "state", "tag", "times")
+    __slots__ = ("buffer", "index", "joined", "owner", "payloads", "sock", "state", "tag", "times")
 
-    def __init__(self, sock: socket.socket, index: int, tag: int) -> None:
+    def __init__(self, owner: Fanout, sock: socket.socket, index: int, tag: int) -> None:
+        self.owner = owner
         self.sock = sock
         self.index = index
         self.tag = tag  # which server of the scenario
@@ -60,9 +62,10 @@ class Subscriber:
 
 
 class Producer:
-    __slots__ = ("buffer", "response", "sock")
+    __slots__ = ("buffer", "owner", "response", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, owner: Fanout, sock: socket.socket) -> None:
+        self.owner = owner
         self.sock = sock
         self.buffer = bytearray()
         self.response: tuple[int, bytes, float] | None = None
@@ -86,10 +89,15 @@ def _dig(document: Any, path: list[str]) -> Any:
 
 
 class Fanout:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    """One group of subscribers (one server or one fleet) and its producer.
+
+    Groups share one selector, so while one group is measured the other's
+    sockets are still served (pings answered, nothing left to pile up)."""
+
+    def __init__(self, spec: dict[str, Any], selector: selectors.BaseSelector) -> None:
         self.spec = spec
         self.targets: list[dict[str, Any]] = spec["targets"]
-        self.selector = selectors.DefaultSelector()
+        self.selector = selector
         self.subscribers: list[Subscriber] = []
         self.pending = 0  # opened, not yet live nor failed
         self.live = 0
@@ -116,16 +124,16 @@ class Fanout:
             except BlockingIOError:
                 continue
             except OSError as exc:
-                self._lost(peer, repr(exc))
+                peer.owner._lost(peer, repr(exc))
                 continue
             if not size:
-                self._lost(peer, "connection closed by the server")
+                peer.owner._lost(peer, "connection closed by the server")
                 continue
             data = view[:size]
             if isinstance(peer, Subscriber):
-                self._feed(peer, data, now)
+                peer.owner._feed(peer, data, now)
             else:
-                self._feed_producer(peer, data, now)
+                peer.owner._feed_producer(peer, data, now)
 
     def pump(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -192,7 +200,7 @@ class Fanout:
             if len(self.errors) < ERROR_SAMPLES:
                 self.errors.append(f"subscriber {index}: {exc!r}")
             return
-        subscriber = Subscriber(sock, index, tag)
+        subscriber = Subscriber(self, sock, index, tag)
         self.subscribers.append(subscriber)
         self.selector.register(sock, selectors.EVENT_READ, subscriber)
         self.pending += 1
@@ -273,7 +281,7 @@ class Fanout:
         sock = socket.create_connection((target["host"], int(target["port"])), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
-        self.producer = Producer(sock)
+        self.producer = Producer(self, sock)
         self.selector.register(sock, selectors.EVENT_READ, self.producer)
 
     def _feed_producer(self, producer: Producer, data: memoryview, now: float) -> None:
@@ -313,10 +321,9 @@ class Fanout:
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(peer.sock)
             peer.sock.close()
-        self.selector.close()
 
 
-def _settled_rss(fanout: Fanout, pids: list[int], seconds: float = 6.0) -> int:
+def _settled_rss(selector_owner: Fanout, pids: list[int], seconds: float = 6.0) -> int:
     """Total RSS once it stops moving (three close readings), or at the deadline."""
     readings: list[int] = []
     deadline = time.monotonic() + seconds
@@ -327,96 +334,207 @@ def _settled_rss(fanout: Fanout, pids: list[int], seconds: float = 6.0) -> int:
             break
         if time.monotonic() >= deadline:
             break
-        fanout.pump(0.25)
+        selector_owner.pump(0.25)
     return readings[-1]
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+def _connect(fanout: Fanout, spec: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Connect the group's subscribers; with memory pids, in `steps` equal
+    steps after a warm-up of 10, reading the server's RSS after each: every
+    step is one memory round (KB per subscriber it added)."""
     subscribers = int(spec["subscribers"])
-    events = int(spec["events"])
-    memory_pids = [int(p) for p in spec.get("memory_pids", [])]
-    server_pids = [int(p) for p in spec.get("server_pids", [])]
-    budget = float(spec.get("budget_seconds", 300))
-    event_timeout = float(spec.get("event_timeout", 15))
+    pids = [int(p) for p in spec.get("memory_pids", [])]
     connect_seconds = 60 + subscribers / 20
-    producer_spec = spec["producer"]
-    request = producer_spec["request"]
-    headers = {"Content-Type": "application/json"}
-    if request.get("token"):
-        headers["Authorization"] = f"Bearer {request['token']}"
-    raw = http_request(
-        request.get("method", "POST"),
-        request["path"],
-        producer_spec["host"],
-        int(producer_spec["port"]),
-        body=json.dumps(request.get("json")).encode(),
-        headers=headers,
-    )
-    fanout = Fanout(spec)
+    started = time.monotonic()
+    warm = min(10, max(1, subscribers // 10))
+    fanout.open_subscribers(0, warm, connect_seconds)
+    fanout.pump(0.3)
     result: dict[str, Any] = {"subscribers": subscribers}
-    try:
-        started = time.monotonic()
-        warm = min(10, max(1, subscribers // 10))
-        fanout.open_subscribers(0, warm, connect_seconds)
-        fanout.pump(0.3)
-        rss_before = _settled_rss(fanout, memory_pids) if memory_pids else 0
-        fanout.open_subscribers(warm, subscribers - warm, connect_seconds)
-        result["connect_s"] = round(time.monotonic() - started, 2)
-        if memory_pids:
-            rss_after = _settled_rss(fanout, memory_pids)
-            measured = max(1, fanout.live - warm)
-            result["memory"] = {
-                "subscribers": fanout.live,
-                "rss_before_kb": rss_before,
-                "rss_after_kb": rss_after,
-                "kb_per_subscriber": round((rss_after - rss_before) / measured, 2),
-            }
-        connected = fanout.live
-        result["connected"] = connected
-        result["connect_failed"] = subscribers - connected
+    rounds: list[dict[str, Any]] = []
+    before = _settled_rss(fanout, pids) if pids else 0
+    rss_start = before
+    rest = subscribers - warm
+    steps = max(1, min(steps, rest)) if pids else 1
+    opened = warm
+    for step in range(steps):
+        count = rest // steps + (1 if step < rest % steps else 0)
+        live_before = fanout.live
+        fanout.open_subscribers(opened, count, connect_seconds)
+        opened += count
+        if pids:
+            after = _settled_rss(fanout, pids)
+            added = max(1, fanout.live - live_before)
+            rounds.append(
+                {
+                    "subscribers_added": added,
+                    "rss_before_kb": before,
+                    "rss_after_kb": after,
+                    "kb_per_subscriber": round((after - before) / added, 2),
+                }
+            )
+            before = after
+    result["connect_s"] = round(time.monotonic() - started, 2)
+    if pids:
+        result["memory"] = {
+            "subscribers": fanout.live,
+            "rss_before_kb": rss_start,
+            "rss_after_kb": before,
+            "kb_per_subscriber": round((before - rss_start) / max(1, fanout.live - warm), 2),
+            "rounds": rounds,
+        }
+    result["connected"] = fanout.live
+    result["connect_failed"] = subscribers - fanout.live
+    return result
 
+
+class _Group:
+    """One group's scenario state across rounds."""
+
+    def __init__(self, spec: dict[str, Any], selector: selectors.BaseSelector) -> None:
+        self.spec = spec
+        self.name = str(spec["name"])
+        self.fanout = Fanout(spec, selector)
+        producer_spec = spec["producer"]
+        request = producer_spec["request"]
+        headers = {"Content-Type": "application/json"}
+        if request.get("token"):
+            headers["Authorization"] = f"Bearer {request['token']}"
+        self.raw = http_request(
+            request.get("method", "POST"),
+            request["path"],
+            producer_spec["host"],
+            int(producer_spec["port"]),
+            body=json.dumps(request.get("json")).encode(),
+            headers=headers,
+        )
+        self.id_path = list(spec["producer_id_path"])
+        self.server_pids = [int(p) for p in spec.get("server_pids", [])]
+        self.result: dict[str, Any] = {"name": self.name}
+        self.sent: dict[str, float] = {}
+        self.round_of: dict[str, int] = {}
+        self.sync_id = ""
+        self.rounds: list[dict[str, Any]] = []
+        self.produced = 0  # events whose deliveries are awaited (the sync one included)
+
+    def sync(self, event_timeout: float) -> None:
+        """A first event proves every subscription live; it is counted, not timed."""
+        fanout = self.fanout
         fanout.open_producer()
-        id_path = list(spec["producer_id_path"])
-        # A first event proves every subscription live; it is counted, not timed.
-        sync_id, _ = fanout.produce(raw, id_path, event_timeout)
-        result["sync_ok"] = fanout.pump_until_delivered(connected, max(event_timeout, 30))
-        sent: dict[str, float] = {}
+        self.sync_id, _ = fanout.produce(self.raw, self.id_path, event_timeout)
+        self.produced = 1
+        self.result["sync_ok"] = fanout.pump_until_delivered(
+            fanout.live * self.produced, max(event_timeout, 30)
+        )
+
+    def run_round(self, index: int, events: int, budget: float, event_timeout: float) -> None:
+        fanout = self.fanout
+        connected = fanout.live
         complete: list[float] = []
         timeouts = 0
-        cpu0, server0 = own_cpu_seconds(), processes_cpu_seconds(server_pids)
-        measure_start = time.monotonic()
-        deadline = measure_start + budget
-        for k in range(events):
+        cpu0, server0 = own_cpu_seconds(), processes_cpu_seconds(self.server_pids)
+        started = time.monotonic()
+        deadline = started + budget
+        produced = 0
+        for _ in range(events):
             if time.monotonic() >= deadline:
                 break
-            event_id, answered = fanout.produce(raw, id_path, event_timeout)
-            sent[event_id] = answered
-            if fanout.pump_until_delivered(connected * (k + 2), event_timeout):
+            event_id, answered = fanout.produce(self.raw, self.id_path, event_timeout)
+            self.sent[event_id] = answered
+            self.round_of[event_id] = index
+            produced += 1
+            self.produced += 1
+            if fanout.pump_until_delivered(connected * self.produced, event_timeout):
                 complete.append(time.monotonic() - answered)
             else:
                 timeouts += 1
-        # Whatever is still in flight gets a bounded grace period, then a
-        # moment more to catch any duplicate.
-        fanout.pump_until_delivered(connected * (len(sent) + 1), event_timeout)
-        fanout.pump(0.3)
-        elapsed = time.monotonic() - measure_start
-        cpu1, server1 = own_cpu_seconds(), processes_cpu_seconds(server_pids)
-        result.update(score(fanout, sent, sync_id, list(spec["subscriber_id_path"])))
-        result.update(
+        elapsed = time.monotonic() - started
+        cpu1, server1 = own_cpu_seconds(), processes_cpu_seconds(self.server_pids)
+        self.rounds.append(
             {
-                "events": len(sent),
+                "round": index,
+                "events": produced,
                 "event_timeouts": timeouts,
                 "event_complete_p50_ms": latency_summary(complete)["p50_ms"],
                 "measure_s": round(elapsed, 2),
-                "client_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 1),
+                "client_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 1) if elapsed else None,
                 "server_cpu_pct": (
-                    round(100 * (server1 - server0) / elapsed, 1) if server_pids else None
+                    round(100 * (server1 - server0) / elapsed, 1)
+                    if self.server_pids and elapsed
+                    else None
                 ),
             }
         )
-        return result
+
+    def finish(self, subscriber_id_path: list[str]) -> dict[str, Any]:
+        scored = score(self.fanout, self.sent, self.sync_id, subscriber_id_path)
+        by_event: dict[str, list[float]] = scored.pop("by_event")
+        for summary in self.rounds:
+            delays = [
+                d
+                for event_id, values in by_event.items()
+                if self.round_of.get(event_id) == summary["round"]
+                for d in values
+            ]
+            summary.update(latency_summary(delays))
+            summary["deliveries"] = len(delays)
+        self.result.update(scored)
+        self.result["events"] = len(self.sent)
+        self.result["rounds"] = self.rounds
+        return self.result
+
+
+def _together(spec: dict[str, Any]) -> bool:
+    """Whether every group's sockets fit under the open-files limit at once."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = int(spec["subscribers"]) * len(spec["groups"]) + 1024
+    return soft == resource.RLIM_INFINITY or soft >= needed
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Groups (e.g. Lockbox and its baseline) connect one after the other,
+    then take turns, round after round: each round produces `events` events
+    on one group, then on the next (the order alternates between rounds), so
+    a round's figures for every group come from the same minute.
+
+    Where the open-files limit cannot hold every group's sockets at once,
+    each group runs all its rounds in turn instead (`groups_together` false):
+    round i of one group is then compared with round i of the other, minutes
+    apart."""
+    rounds = int(spec.get("rounds", 1))
+    events = int(spec["events"])
+    budget = float(spec.get("budget_seconds", 300))
+    event_timeout = float(spec.get("event_timeout", 15))
+    id_path = list(spec["subscriber_id_path"])
+    together = _together(spec)
+    selector = selectors.DefaultSelector()
+    groups = [_Group({**spec, **group}, selector) for group in spec["groups"]]
+    try:
+        batches = [groups] if together else [[group] for group in groups]
+        finished: list[dict[str, Any]] = []
+        for batch in batches:
+            for group in batch:
+                group.result.update(_connect(group.fanout, group.spec, rounds))
+            for group in batch:
+                group.sync(event_timeout)
+            for index in range(rounds):
+                order = batch if index % 2 == 0 else batch[::-1]
+                for group in order:
+                    group.run_round(index, events, budget, event_timeout)
+            # Whatever is still in flight gets a bounded grace period, then a
+            # moment more to catch any duplicate.
+            for group in batch:
+                fanout = group.fanout
+                fanout.pump_until_delivered(fanout.live * group.produced, event_timeout)
+            batch[0].fanout.pump(0.3)
+            for group in batch:
+                finished.append(group.finish(id_path))
+                if not together:
+                    group.fanout.close()
+        return {"groups_together": together, "groups": finished}
     finally:
-        fanout.close()
+        for group in groups:
+            group.fanout.close()
+        selector.close()
 
 
 def score(
@@ -425,6 +543,7 @@ def score(
     """Decode everything received; count missed, duplicated, unexpected; latencies."""
     expected = {*sent, sync_id}
     latencies: list[float] = []
+    by_event: dict[str, list[float]] = {}
     by_server: dict[int, list[float]] = {}
     missed = duplicated = unexpected = bad = early = 0
     samples = list(fanout.errors)
@@ -449,13 +568,14 @@ def score(
                     early += 1
                     delay = 0.0
                 latencies.append(delay)
+                by_event.setdefault(event_id, []).append(delay)
                 by_server.setdefault(sub.tag, []).append(delay)
         missed += len(expected - seen.keys())
         duplicated += sum(n - 1 for n in seen.values() if n > 1)
         unexpected += sum(1 for key in seen if key not in expected)
     return {
         **latency_summary(latencies),
-        # Server 0 is the producer's; the others hear of each event through the broker.
+        "by_event": by_event,
         "by_server": [
             {"server": tag, "deliveries": len(values), **latency_summary(values)}
             for tag, values in sorted(by_server.items())

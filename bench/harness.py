@@ -1,6 +1,12 @@
 """The benchmark run: fresh databases, real servers, a separate load generator.
 
-`python -m bench [--quick | --tiny] [--output PATH] [--backends sqlite,postgres]`
+`python -m bench [--quick | --tiny] [--output PATH] [--backends sqlite,postgres]
+[--client-cpu-limit PERCENT]`
+
+Every scenario runs in rounds (Lockbox and its baseline in turns within each
+round); bench.report turns them into medians, spreads and per-round ratios.
+A run in which the load generator was the bottleneck exits with status 3 and
+writes no results.
 """
 
 from __future__ import annotations
@@ -52,26 +58,24 @@ from bench.world import (
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-OPEN_FILES = 20_000
+# Both groups of the 10,000-subscriber fanout are connected at once.
+OPEN_FILES = 40_000
 
 
 @dataclass(frozen=True)
 class Sizes:
     mode: str
-    warmup: float  # seconds of load before measuring
-    duration: float  # seconds measured per concurrency level
+    rounds: int  # every figure is the median of this many rounds
+    warmup: float  # seconds of load before measuring, per phase
+    duration: float  # seconds measured per phase
     levels: tuple[int, ...]  # authorize concurrency levels on SQLite
     postgres_levels: tuple[int, ...]
     headline_concurrency: int
     trivial_duration: float  # seconds on the trivial endpoint
-    fanout_subscribers: int
-    fanout_events: int
-    fanout_budget: float  # seconds at most for the events of one fanout run
-    big_subscribers: int  # 0: skip the large fanout
-    big_events: int
-    big_budget: float
-    scaleout_subscribers: int  # 0: skip two processes on PostgreSQL + Redis
-    scaleout_events: int
+    fanouts: tuple[tuple[int, int], ...]  # (subscribers, events per round), SQLite
+    fanout_budget: float  # seconds at most for the events of one round
+    scaleout_watchers: int  # 0: skip two processes on PostgreSQL + Redis
+    scaleout_events: int  # per round
     pending_requests: int
     event_timeout: float = 15.0
     approver_requests: int = 0  # 0: skip the approver-scope run (bench.approver_scope)
@@ -79,58 +83,49 @@ class Sizes:
 
 FULL = Sizes(
     mode="full",
-    warmup=1.5,
-    duration=6.0,
+    rounds=5,
+    warmup=0.5,
+    duration=3.0,
     levels=(1, 16, 64),
-    postgres_levels=(1, 16, 64),
+    postgres_levels=(16, 64),
     headline_concurrency=16,
-    trivial_duration=4.0,
-    fanout_subscribers=1000,
-    fanout_events=100,
+    trivial_duration=3.0,
+    fanouts=((1000, 40), (10_000, 20)),
     fanout_budget=90.0,
-    big_subscribers=5000,
-    big_events=100,
-    big_budget=120.0,
-    scaleout_subscribers=1000,
-    scaleout_events=100,
+    scaleout_watchers=1000,
+    scaleout_events=40,
     pending_requests=60,
     approver_requests=20_000,
 )
 QUICK = Sizes(
     mode="quick",
-    warmup=0.5,
-    duration=3.0,
-    levels=(1, 16, 64),
+    rounds=5,
+    warmup=0.3,
+    duration=1.5,
+    levels=(16,),
     postgres_levels=(16,),
     headline_concurrency=16,
-    trivial_duration=2.0,
-    fanout_subscribers=1000,
-    fanout_events=30,
+    trivial_duration=1.5,
+    fanouts=((1000, 10),),
     fanout_budget=30.0,
-    big_subscribers=0,
-    big_events=0,
-    big_budget=0.0,
-    scaleout_subscribers=0,
-    scaleout_events=0,
+    scaleout_watchers=1000,
+    scaleout_events=10,
     pending_requests=60,
     approver_requests=20_000,
 )
 TINY = Sizes(
     mode="tiny",
-    warmup=0.2,
-    duration=0.6,
+    rounds=5,
+    warmup=0.1,
+    duration=0.3,
     levels=(2,),
     postgres_levels=(2,),
     headline_concurrency=2,
-    trivial_duration=0.5,
-    fanout_subscribers=4,
-    fanout_events=3,
+    trivial_duration=0.3,
+    fanouts=((4, 2),),
     fanout_budget=10.0,
-    big_subscribers=0,
-    big_events=0,
-    big_budget=0.0,
-    scaleout_subscribers=4,
-    scaleout_events=3,
+    scaleout_watchers=4,
+    scaleout_events=2,
     pending_requests=60,
     event_timeout=10.0,
 )
@@ -141,130 +136,197 @@ PRODUCER_ID = {
 }
 SUBSCRIBER_ID = ["payload", "data", "engineerActivity", "id"]
 
+# A measured phase in which the load generator used this much of its core
+# was paced by the client, not the server: its figures say nothing.
+CLIENT_CPU_LIMIT = 90.0
+
 
 @dataclass
 class Plan:
     sizes: Sizes
     server_cpus: list[set[int]]
     client_cpus: set[int]
+    client_cpu_limit: float = CLIENT_CPU_LIMIT
 
     def server_cpu(self, index: int = 0) -> set[int]:
         return self.server_cpus[index % len(self.server_cpus)]
 
 
+class ClientBound(BenchError):
+    """The load generator, not the server, set the pace of a measured phase."""
+
+
+def check_client(plan: Plan, what: str, phases: list[dict[str, Any]]) -> None:
+    """Fail the run loudly when the load generator was the bottleneck."""
+    for phase in phases:
+        used = phase.get("client_cpu_pct")
+        if used is not None and used >= plan.client_cpu_limit:
+            raise ClientBound(
+                f"{what}: the load generator used {used}% of its CPU in "
+                f"{phase.get('label') or 'a phase'} (round {phase.get('round')}), at or over "
+                f"{plan.client_cpu_limit:g}%: the client, not the server, was the bottleneck, "
+                "so this run's figures are void. Run on an idler machine (or give the load "
+                "generator a CPU of its own), or raise --client-cpu-limit knowingly."
+            )
+
+
 # --- scenarios -------------------------------------------------------------------------
 
 
-def _http_phases(
-    plan: Plan, server: Server, request: dict[str, Any], expect: str, levels: tuple[int, ...]
+def authorize(
+    plan: Plan,
+    lockbox: Server,
+    baseline: Server,
+    world: World,
+    request_id: str,
+    levels: tuple[int, ...],
 ) -> dict[str, Any]:
-    """The trivial endpoint first (load generator headroom), then each level."""
+    """Lockbox's gate and the naive endpoint in turns, round after round.
+
+    Each round runs every level on both servers back to back (which goes
+    first alternates), so each round's ratio compares figures from the same
+    few seconds. The trivial endpoint is driven once per server first, to
+    show the load generator's headroom."""
     sizes = plan.sizes
-    trivial = {
-        "request": {"method": "GET", "path": "/healthz"},
-        "expect": '"ok"',
-        "concurrency": max(levels),
-        "warmup": sizes.warmup,
-        "duration": sizes.trivial_duration,
+    token = world.token("engineer-alice")
+    servers = {
+        "lockbox": (
+            lockbox,
+            {"method": "POST", "path": "/graphql", "json": authorize_body(request_id)},
+        ),
+        "baseline": (
+            baseline,
+            {"method": "POST", "path": "/authorize", "json": baseline_authorize_body(request_id)},
+        ),
     }
-    phases = [trivial] + [
-        {
-            "request": request,
-            "expect": expect,
-            "concurrency": level,
-            "warmup": sizes.warmup,
-            "duration": sizes.duration,
-        }
-        for level in levels
-    ]
-    spec = {
-        "kind": "http",
-        "host": HOST,
-        "port": server.port,
-        "server_pids": [server.pid],
-        "phases": phases,
-    }
-    budget = sum(p["warmup"] + p["duration"] + 30 for p in phases) + 30  # type: ignore[operator]
+    phases: list[dict[str, Any]] = []
+    for kind, (server, _) in servers.items():
+        phases.append(
+            {
+                "label": f"{kind} trivial",
+                "port": server.port,
+                "server_pids": [server.pid],
+                "request": {"method": "GET", "path": "/healthz"},
+                "expect": '"ok"',
+                "concurrency": max(levels),
+                "warmup": sizes.warmup,
+                "duration": sizes.trivial_duration,
+            }
+        )
+    for index in range(sizes.rounds):
+        order = ["lockbox", "baseline"] if index % 2 == 0 else ["baseline", "lockbox"]
+        for level in levels:
+            for kind in order:
+                server, request = servers[kind]
+                phases.append(
+                    {
+                        "label": kind,
+                        "round": index,
+                        "port": server.port,
+                        "server_pids": [server.pid],
+                        "request": {**request, "token": token},
+                        "expect": '"allowed":true',
+                        "concurrency": level,
+                        "warmup": sizes.warmup,
+                        "duration": sizes.duration,
+                    }
+                )
+    spec = {"kind": "http", "host": HOST, "phases": phases}
+    budget = sum(p["warmup"] + p["duration"] + 10 for p in phases) + 60
     result = run_loadgen(spec, plan.client_cpus, timeout=budget)
-    trivial_result, *level_results = result["phases"]
+    done: list[dict[str, Any]] = result["phases"]
+    check_client(plan, "authorize", done)
+    trivial = {r["label"].split()[0]: r for r in done if r["round"] is None}
+    out: dict[str, Any] = {"trivial": trivial, "levels": {}}
+    for level in levels:
+        rounds = []
+        for index in range(sizes.rounds):
+            pair = {
+                r["label"]: r for r in done if r["round"] == index and r["concurrency"] == level
+            }
+            rounds.append(
+                {"round": index, "lockbox": pair["lockbox"], "baseline": pair["baseline"]}
+            )
+        out["levels"][str(level)] = {"concurrency": level, "rounds": rounds}
+    return out
+
+
+def _lockbox_group(
+    world: World, name: str, watchers: list[Server], producer: Server, request_id: str, memory: bool
+) -> dict[str, Any]:
     return {
-        "trivial": trivial_result,
-        "levels": {str(r["concurrency"]): r for r in level_results},
+        "name": name,
+        "targets": [{"host": HOST, "port": t.port, "path": "/graphql"} for t in watchers],
+        "variables": {"id": request_id},
+        "producer": {
+            "host": HOST,
+            "port": producer.port,
+            "request": {
+                "method": "POST",
+                "path": "/graphql",
+                "json": authorize_body(request_id),
+                "token": world.token("engineer-alice"),
+            },
+        },
+        "producer_id_path": PRODUCER_ID["lockbox"],
+        "memory_pids": [t.pid for t in watchers] if memory else [],
+        "server_pids": sorted({t.pid for t in [*watchers, producer]}),
     }
 
 
-def lockbox_authorize(
-    plan: Plan, server: Server, world: World, request_id: str, levels: tuple[int, ...]
-) -> dict[str, Any]:
-    request = {
-        "method": "POST",
-        "path": "/graphql",
-        "json": authorize_body(request_id),
-        "token": world.token("engineer-alice"),
+def _baseline_group(server: Server) -> dict[str, Any]:
+    return {
+        "name": "baseline",
+        "targets": [{"host": HOST, "port": server.port, "path": "/graphql"}],
+        "variables": {"id": "baseline"},
+        "producer": {
+            "host": HOST,
+            "port": server.port,
+            "request": {"method": "POST", "path": "/broadcast", "json": {"resource": RESOURCE}},
+        },
+        "producer_id_path": PRODUCER_ID["baseline"],
+        "memory_pids": [server.pid],
+        "server_pids": [server.pid],
     }
-    return _http_phases(plan, server, request, '"allowed":true', levels)
-
-
-def baseline_authorize(
-    plan: Plan, server: Server, world: World, request_id: str, levels: tuple[int, ...]
-) -> dict[str, Any]:
-    request = {
-        "method": "POST",
-        "path": "/authorize",
-        "json": baseline_authorize_body(request_id),
-        "token": world.token("engineer-alice"),
-    }
-    return _http_phases(plan, server, request, '"allowed":true', levels)
 
 
 def fanout(
     plan: Plan,
-    kind: str,
-    targets: list[Server],
     world: World,
+    groups: list[dict[str, Any]],
     *,
-    request_id: str | None,
     subscribers: int,
     events: int,
-    memory: bool,
-    budget: float | None = None,
 ) -> dict[str, Any]:
+    """One load-generator run: the groups connect, then take turns, round after round."""
     sizes = plan.sizes
-    budget = sizes.fanout_budget if budget is None else budget
-    producer = targets[0]
-    if kind == "lockbox":
-        assert request_id is not None
-        produce: dict[str, Any] = {
-            "method": "POST",
-            "path": "/graphql",
-            "json": authorize_body(request_id),
-            "token": world.token("engineer-alice"),
-        }
-        variables = {"id": request_id}
-    else:
-        produce = {"method": "POST", "path": "/broadcast", "json": {"resource": RESOURCE}}
-        variables = {"id": request_id or "baseline"}
     spec = {
         "kind": "fanout",
-        "targets": [{"host": HOST, "port": t.port, "path": "/graphql"} for t in targets],
+        "groups": groups,
         "token": world.token("contoso-admin"),
         "query": ACTIVITY,
-        "variables": variables,
         "subscribers": subscribers,
         "events": events,
-        "budget_seconds": budget,
+        "rounds": sizes.rounds,
+        "budget_seconds": sizes.fanout_budget,
         "event_timeout": sizes.event_timeout,
-        "producer": {"host": HOST, "port": producer.port, "request": produce},
-        "producer_id_path": PRODUCER_ID[kind],
         "subscriber_id_path": SUBSCRIBER_ID,
-        "memory_pids": [t.pid for t in targets] if memory else [],
-        "server_pids": [t.pid for t in targets],
         "open_files": OPEN_FILES,
     }
-    timeout = budget + 3 * sizes.event_timeout + subscribers / 10 + 120
+    per_group = subscribers / 10 + sizes.rounds * (sizes.fanout_budget + sizes.event_timeout)
+    timeout = len(groups) * (per_group + 3 * sizes.event_timeout + 120)
     result = run_loadgen(spec, plan.client_cpus, timeout=timeout)
-    result["processes"] = len(targets)
-    return result
+    for group in result["groups"]:
+        check_client(
+            plan,
+            f"fanout to {subscribers} ({group['name']})",
+            [{**r, "label": group["name"]} for r in group["rounds"]],
+        )
+    return {
+        "subscribers": subscribers,
+        "groups_together": result["groups_together"],
+        "groups": {g["name"]: g for g in result["groups"]},
+    }
 
 
 # --- one backend -------------------------------------------------------------------------
@@ -281,7 +343,7 @@ def run_backend(
     sizes = plan.sizes
     sqlite = backend == "sqlite"
     levels = sizes.levels if sqlite else sizes.postgres_levels
-    out: dict[str, Any] = {"backend": backend, "fanout": []}
+    out: dict[str, Any] = {"backend": backend, "rounds": sizes.rounds, "fanout": []}
     log(f"[{backend}] seeding a fresh database")
     world = World(seed_demo(database_url))
 
@@ -298,56 +360,32 @@ def run_backend(
         timeout=300,
     )
 
-    fanouts: list[tuple[int, int, float]] = []  # subscribers, events, time budget
-    if sqlite:
-        fanouts.append((sizes.fanout_subscribers, sizes.fanout_events, sizes.fanout_budget))
-        if sizes.big_subscribers:
-            fanouts.append((sizes.big_subscribers, sizes.big_events, sizes.big_budget))
-    scaleout = (not sqlite) and redis_url is not None and sizes.scaleout_subscribers > 0
+    fanouts = sizes.fanouts if sqlite else ()
+    scaleout = (not sqlite) and redis_url is not None and sizes.scaleout_watchers > 0
 
+    # Lockbox and its baseline run side by side on the same CPU and take
+    # turns: while one is measured, the other is idle.
     server = fleet.start_lockbox(database_url, "memory://", plan.server_cpu())
-    with running(fleet, server):
-        auth_request = approved_request(server.http_url, world, "authorize")
-        fan_requests = [
-            approved_request(server.http_url, world, f"fanout {n}") for n, _, _ in fanouts
-        ]
-        log(f"[{backend}] lockbox: authorize at concurrency {', '.join(map(str, levels))}")
-        out["lockbox"] = lockbox_authorize(plan, server, world, auth_request, levels)
-        for (subscribers, events, budget), request_id in zip(fanouts, fan_requests, strict=True):
-            log(f"[{backend}] lockbox: fanout to {subscribers} subscribers, {events} events")
-            result = fanout(
-                plan,
-                "lockbox",
-                [server],
-                world,
-                request_id=request_id,
-                subscribers=subscribers,
-                events=events,
-                memory=True,
-                budget=budget,
-            )
-            out["fanout"].append({"label": "1 process", "kind": "lockbox", **result})
-
     baseline = fleet.start_baseline(database_url, plan.server_cpu())
-    with running(fleet, baseline):
-        log(f"[{backend}] baseline: authorize at concurrency {', '.join(map(str, levels))}")
-        out["baseline"] = baseline_authorize(plan, baseline, world, auth_request, levels)
-        base_sizes = {n: e for n, e, _ in fanouts}
-        if scaleout:
-            base_sizes.setdefault(sizes.scaleout_subscribers, sizes.scaleout_events)
-        for subscribers, events in base_sizes.items():
-            log(f"[{backend}] baseline: fanout to {subscribers} sockets, {events} events")
-            result = fanout(
-                plan,
-                "baseline",
-                [baseline],
-                world,
-                request_id=None,
-                subscribers=subscribers,
-                events=events,
-                memory=True,
+    with running(fleet, server), running(fleet, baseline):
+        auth_request = approved_request(server.http_url, world, "authorize")
+        log(
+            f"[{backend}] authorize at concurrency {', '.join(map(str, levels))}: "
+            f"{sizes.rounds} rounds, Lockbox and baseline in turns"
+        )
+        out["authorize"] = authorize(plan, server, baseline, world, auth_request, levels)
+        for subscribers, events in fanouts:
+            request_id = approved_request(server.http_url, world, f"fanout {subscribers}")
+            log(
+                f"[{backend}] fanout to {subscribers} subscribers: {sizes.rounds} rounds "
+                f"of {events} events, Lockbox and baseline in turns"
             )
-            out["fanout"].append({"label": "baseline", "kind": "baseline", **result})
+            groups = [
+                _lockbox_group(world, "lockbox", [server], server, request_id, memory=True),
+                _baseline_group(baseline),
+            ]
+            result = fanout(plan, world, groups, subscribers=subscribers, events=events)
+            out["fanout"].append({"label": "1 process", **result})
 
     if scaleout:
         assert redis_url is not None
@@ -357,19 +395,16 @@ def run_backend(
             for each in servers:
                 fleet.wait_ready(each, path="/readyz")
             request_id = approved_request(servers[0].http_url, world, "fanout scale-out")
-            n, events = sizes.scaleout_subscribers, sizes.scaleout_events
-            log(f"[{backend}] lockbox x2 + Redis: fanout to {n} subscribers, {events} events")
-            result = fanout(
-                plan,
-                "lockbox",
-                servers,
-                world,
-                request_id=request_id,
-                subscribers=n,
-                events=events,
-                memory=False,
+            n, events = sizes.scaleout_watchers, sizes.scaleout_events
+            log(
+                f"[{backend}] lockbox x2 + Redis: gate on one process, {n} watchers on the "
+                f"other: {sizes.rounds} rounds of {events} events"
             )
-            out["fanout"].append({"label": "2 processes + Redis", "kind": "lockbox", **result})
+            groups = [
+                _lockbox_group(world, "lockbox", [servers[1]], servers[0], request_id, memory=False)
+            ]
+            result = fanout(plan, world, groups, subscribers=n, events=events)
+            out["fanout"].append({"label": "2 processes + Redis", **result})
         finally:
             for each in servers:
                 fleet.stop(each)
@@ -380,7 +415,12 @@ def run_backend(
         log(f"[{backend}] approver scope: pendingRequests(first: 50) at {n} requests")
         out["approver_scope"] = run_module(
             "bench.approver_scope",
-            {"database_url": database_url, "world": world.raw, "requests": n, "repeats": 5},
+            {
+                "database_url": database_url,
+                "world": world.raw,
+                "requests": n,
+                "repeats": max(5, sizes.rounds),
+            },
             set(),
             timeout=300,
         )
@@ -467,6 +507,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or DEFAULT_REDIS,
     )
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument(
+        "--client-cpu-limit",
+        type=float,
+        default=CLIENT_CPU_LIMIT,
+        help="fail when the load generator uses this much of its CPU in a measured phase",
+    )
     return parser.parse_args(argv)
 
 
@@ -480,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     raise_open_files_limit(OPEN_FILES)
     server_cpus, client_cpus = cpu_plan()
-    plan = Plan(sizes, server_cpus, client_cpus)
+    plan = Plan(sizes, server_cpus, client_cpus, args.client_cpu_limit)
     log = report.Log()
     started = time.monotonic()
     results: dict[str, Any] = {
@@ -519,6 +565,9 @@ def main(argv: list[str] | None = None) -> None:
                         results["backends"][backend] = run_backend(
                             plan, fleet, backend, url, redis, log
                         )
+    except ClientBound as exc:
+        print(f"bench: CLIENT-BOUND RUN, NO FIGURES WRITTEN: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

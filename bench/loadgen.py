@@ -6,9 +6,13 @@ JSON result on stdout. Two kinds:
 - `http`: closed-loop load; `concurrency` keep-alive connections each send the
   same pre-encoded request, wait for the answer and send again, for `warmup`
   seconds (discarded) and then `duration` seconds (measured).
-- `fanout`: `subscribers` WebSockets subscribe (graphql-transport-ws), split
-  across `targets`; then one producer connection triggers `events` events,
-  each after the previous one reached every subscriber (or timed out).
+  Each phase may name its own `port`, `request` and `server_pids`, so one
+  process drives Lockbox and its baseline in turns, round after round.
+- `fanout`: for each of `groups` (Lockbox, its baseline), `subscribers`
+  WebSockets subscribe (graphql-transport-ws), split across the group's
+  `targets`; then, for `rounds` rounds, each group's producer in turn
+  triggers `events` events, each after the previous one reached every
+  subscriber (or timed out).
   Latency is from the producer's response to each subscriber's receipt, both
   read with `time.monotonic()` in this process. Server memory is read before
   and after the subscribers connect. See `bench.fanout`.
@@ -118,6 +122,8 @@ async def run_http(spec: dict[str, Any]) -> dict[str, Any]:
     results = await asyncio.wait_for(asyncio.gather(*workers, return_exceptions=True), timeout=60)
     failures = [repr(r) for r in results if isinstance(r, BaseException)]
     return {
+        "label": spec.get("label"),
+        "round": spec.get("round"),
         "concurrency": concurrency,
         "duration_s": duration,
         "requests": tally.completed,

@@ -65,8 +65,15 @@ def own_cpu_seconds() -> float:
 
 
 def raise_open_files_limit(wanted: int) -> int:
-    """Raise the soft RLIMIT_NOFILE towards `wanted` (never above the hard limit)."""
+    """Raise the soft RLIMIT_NOFILE towards `wanted`; the hard limit too
+    where the process may (root), else never above it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(wanted, hard)), wanted))
+            hard = wanted
+        except (ValueError, OSError):
+            pass
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

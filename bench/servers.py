@@ -139,7 +139,14 @@ class Fleet:
             broker_url,
             "--no-migrate",
         ]
-        environment = child_env(LOCKBOX_RATE_LIMIT_PER_SECOND="0", **(env or {}))
+        # The per-principal limits would otherwise cap a single engineer's
+        # calls and a single customer's thousands of sockets.
+        environment = child_env(
+            LOCKBOX_RATE_LIMIT_PER_SECOND="0",
+            LOCKBOX_MAX_SOCKETS_PER_PRINCIPAL="0",
+            LOCKBOX_MAX_SOCKETS_PER_ADDRESS="0",
+            **(env or {}),
+        )
         return self._spawn("lockbox", argv, environment, cpus, port)
 
     def start_baseline(self, database_url: str, cpus: set[int]) -> Server:

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Hashable
 
 from lockbox.domain.errors import RateLimited
-from lockbox.realtime.direct import Sink
+from lockbox.realtime.direct import Sink, start_now
 from lockbox.realtime.hub import Hub, Inbox
 from lockbox.realtime.topics import activity_topic
 from lockbox.store import queries as store
@@ -32,6 +32,10 @@ from lockbox.store.models import ActivityEvent
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 500
+# Payloads queued for one subscriber whose socket is not taking frames (at
+# most the feed's capacity); past this, or when one write waits
+# `stall_seconds`, the subscriber is cut off.
+SINK_BACKLOG = 100
 
 
 class ActivityFeed:
@@ -60,10 +64,8 @@ class ActivityFeed:
         self.sinks: set[Sink] = set()
         self._writer: asyncio.Task[None] | None = None
         self._writer_bell: Inbox | None = None
-        self._watchdog: asyncio.Task[None] | None = None
         self._stall_seconds = stall_seconds
-        # The sink being written to, and since when (see _watch).
-        self._sending: tuple[Sink, float] | None = None
+        self._backlog = min(SINK_BACKLOG, capacity)
 
     def _buffered_after(self, position: int, limit: int) -> list[ActivityEvent]:
         # Buffered sequence numbers are consecutive, so index by arithmetic.
@@ -101,8 +103,6 @@ class ActivityFeed:
         self.sinks.add(sink)
         if self._writer is None or self._writer.done():
             self._start_writer()
-        if self._watchdog is None:
-            self._watchdog = asyncio.create_task(self._watch())
         # Events may have been committed since the sink's last read, with
         # their wake-up already consumed: look once more.
         assert self._writer_bell is not None
@@ -111,7 +111,9 @@ class ActivityFeed:
     def _start_writer(self) -> None:
         if self._writer_bell is None:
             self._writer_bell = self._hub.subscribe_inbox(
-                activity_topic(self.request_id), keep_messages=False
+                activity_topic(self.request_id),
+                # With metrics on, the wake-ups too: when each was published.
+                keep_messages=self._hub.fanout_lag is not None,
             )
         self._writer = asyncio.create_task(self._write(self._writer_bell))
 
@@ -121,72 +123,33 @@ class ActivityFeed:
 
     async def close(self) -> None:
         self._hub.unsubscribe_inbox(self._inbox)
-        for task in (self._watchdog, self._writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
         if self._writer_bell is not None:
             self._hub.unsubscribe_inbox(self._writer_bell)
 
     async def _write(self, bell: Inbox) -> None:
         while True:
             await bell.wait()
-            bell.drain()
+            wakeup = bell.drain()
             try:
                 await self._refresh()
                 await self._deliver()
+                if wakeup.messages:
+                    self._hub.delivered(wakeup.messages)
             except Exception:
                 log.exception("activity feed could not deliver; retrying on the next wake-up")
 
-    async def _watch(self) -> None:
-        """Cut off a subscriber whose socket has stopped taking frames.
-
-        A send waits while the socket's write buffer is full; one client that
-        stops reading would otherwise hold up every other subscriber of the
-        request. Checked from outside the writer, so the hot path only notes
-        which sink it is writing to.
-        """
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._stall_seconds / 2)
-            sending = self._sending
-            if sending is None or loop.time() - sending[1] < self._stall_seconds:
-                continue
-            sink = sending[0]
-            self.detach(sink)
-            sink.fail(
-                RateLimited(
-                    "engineerActivity ended: the client is not reading; "
-                    "subscribe again with the last cursor",
-                    retry_after_seconds=1,
-                )
-            )
-            assert self._writer is not None
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._sending = None
-            self._start_writer()
-            assert self._writer_bell is not None
-            self._writer_bell.ring_resync()
-
     async def _deliver(self) -> None:
-        loop = asyncio.get_running_loop()
         while self.sinks:
             behind = min(sink.position for sink in self.sinks)
             batch = self._buffered_after(behind, FETCH_BATCH)
             if not batch:
                 return
             for sink in [s for s in self.sinks if s.position < batch[0].seq - 1]:
-                self.detach(sink)
-                sink.fail(
-                    RateLimited(
-                        "engineerActivity ended: the client fell behind; "
-                        "subscribe again with the last cursor",
-                        retry_after_seconds=1,
-                    )
-                )
+                self._cut_off(sink, "fell behind")
             for event in batch:
                 rendered: dict[Hashable, str] = {}
                 for sink in list(self.sinks):
@@ -196,17 +159,67 @@ class ActivityFeed:
                     payload = rendered.get(delivery.render_key)
                     if payload is None:
                         payload = rendered[delivery.render_key] = delivery.render(event)
-                    self._sending = (sink, loop.time())
-                    try:
-                        await delivery.send(payload)
-                    except Exception:  # the socket is gone; its task ends it
-                        self.detach(sink)
-                        continue
-                    finally:
-                        self._sending = None
                     sink.position = event.seq
+                    self._send(sink, payload)
             if len(batch) < FETCH_BATCH:
                 return
+
+    def _send(self, sink: Sink, payload: str) -> None:
+        """Write `payload` to the sink without ever waiting on its socket.
+
+        A write normally completes at once. One that must wait (the socket's
+        buffer is full: the client is not reading) goes on in a task of the
+        sink's own, and later payloads queue behind it, bounded: a client that
+        cannot keep up is cut off, never allowed to hold up the others.
+        """
+        backlog = sink.backlog
+        if backlog is not None:
+            if len(backlog) >= self._backlog:
+                self._cut_off(sink, "is not reading")
+            else:
+                backlog.append(payload)
+            return
+        try:
+            waiting = start_now(sink.delivery.send(payload))
+        except Exception:  # the socket is gone; its task ends it
+            self.detach(sink)
+            return
+        if waiting is not None:
+            sink.backlog = deque()
+            sink.writer = asyncio.create_task(self._drain(sink, waiting))
+
+    async def _drain(self, sink: Sink, waiting: asyncio.Task[None]) -> None:
+        """Finish a sink's waiting write, then write its backlog, each write
+        within the stall limit."""
+        backlog = sink.backlog
+        assert backlog is not None
+        try:
+            async with asyncio.timeout(self._stall_seconds):
+                await waiting
+            while backlog and sink.active:
+                async with asyncio.timeout(self._stall_seconds):
+                    await sink.delivery.send(backlog.popleft())
+        except TimeoutError:
+            waiting.cancel()
+            self._cut_off(sink, "is not reading")
+        except Exception:  # the socket is gone; its task ends it
+            self.detach(sink)
+        finally:
+            sink.backlog = None
+            sink.writer = None
+
+    def _cut_off(self, sink: Sink, why: str) -> None:
+        if not sink.active:
+            return
+        self.detach(sink)
+        if sink.backlog is not None:
+            sink.backlog.clear()
+        sink.fail(
+            RateLimited(
+                f"engineerActivity ended: the client {why}; subscribe again with the last cursor",
+                retry_after_seconds=1,
+            )
+        )
 
 
 class Feeds:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 Message = dict[str, Any]
+
+# A wake-up's publication time (wall clock), stamped on it when metrics are
+# on (services.deps), for the fan-out lag.
+PUBLISHED_AT = "t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,9 @@ class Hub:
     def __init__(self, inbox_size: int = 1000) -> None:
         self._by_topic: dict[str, set[Inbox]] = {}
         self._inbox_size = inbox_size
+        # Set when metrics are on (lockbox.observability): told the seconds
+        # from a wake-up's publication to its events written to subscribers.
+        self.fanout_lag: Callable[[float], None] | None = None
 
     def subscribe(self, *topics: str, keep_messages: bool = True) -> Registration:
         """An inbox on `topics` for the duration of a `with` block.
@@ -135,6 +144,16 @@ class Hub:
     def deliver(self, topic: str, message: Message) -> None:
         for inbox in tuple(self._by_topic.get(topic, ())):
             inbox.deliver(topic, message)
+
+    def delivered(self, messages: list[tuple[str, Message]]) -> None:
+        """The events these wake-ups announced are written: note the lag
+        from the earliest one's publication."""
+        observe = self.fanout_lag
+        if observe is None:
+            return
+        stamps = [message[PUBLISHED_AT] for _, message in messages if PUBLISHED_AT in message]
+        if stamps:
+            observe(max(0.0, time.time() - min(stamps)))
 
     def resync_all(self) -> None:
         for inboxes in tuple(self._by_topic.values()):

@@ -21,12 +21,13 @@ from lockbox.app import UVICORN_OPTIONS
 class LiveServer:
     """A real uvicorn server for `app`, in a thread with its own event loop."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, port: int = 0) -> None:
+        """On a free port, or on `port` (a restart where a stopped server was)."""
         self.app = app
         # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY only for such sockets.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
         self.server = uvicorn.Server(config)

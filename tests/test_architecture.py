@@ -178,7 +178,12 @@ def _status_writes(module: str) -> set[str]:
 
 def test_one_function_writes_a_request_status() -> None:
     writers = {f"{module}.{function}" for module in MODULES for function in _status_writes(module)}
-    assert writers == {"lockbox.store.queries.transition_request"}
+    # A new row starts in the lifecycle's initial status (lifecycle.initial_status:
+    # PENDING, or AWAITING_PROVIDER_APPROVAL); every later status is a transition.
+    assert writers == {
+        "lockbox.store.queries.transition_request",
+        "lockbox.store.queries.insert_request",
+    }
     # ... and one service function calls it: the lifecycle's single write path.
     callers = {
         f"{module}.{function}"

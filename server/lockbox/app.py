@@ -15,11 +15,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from lockbox.api import log_hygiene, pages
 from lockbox.api.client_address import parse_networks
+from lockbox.api.cors import cors_middleware, cors_origins
+from lockbox.api.persisted_queries import documents_for
 from lockbox.api.read_timeouts import header_timeout_protocol
 from lockbox.api.request_body import BodyGuard
 from lockbox.api.sockets import SocketLimits
@@ -29,10 +31,12 @@ from lockbox.domain.notifications import Channel
 from lockbox.notify import Transport
 from lockbox.notify.mail import MailTransport
 from lockbox.notify.webhook import WebhookTransport
+from lockbox.observability import logs, metrics, tracing
+from lockbox.observability.metrics import Metrics
 from lockbox.ratelimit import rate_limit_for
 from lockbox.realtime.broker import Broker, broker_from_url
 from lockbox.realtime.hub import Hub
-from lockbox.services import lockouts, sweeper
+from lockbox.services import lockouts, signing, sweeper
 from lockbox.services.deps import Deps
 from lockbox.services.outbox import Outbox
 from lockbox.settings import Settings
@@ -122,14 +126,19 @@ def create_app(
     clock: Clock | None = None,
     broker: Broker | None = None,
     workers: Sequence[Worker] = (),
+    tracer_provider: Any = None,
 ) -> Starlette:
     """Build the app. Nothing connects until the lifespan starts.
+
+    `tracer_provider`: an OpenTelemetry TracerProvider to trace with (else
+    one exporting over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none).
 
     `workers` run in the background for the app's lifetime, with its
     database and services (the demo's simulated engineer is one).
     """
     settings = settings or Settings.from_env()
     trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad one fails at start
+    origins = cors_origins(settings.cors_origins)  # so does a bad origin
     deps = Deps(
         clock=clock or SystemClock(),
         broker=broker or broker_from_url(settings.broker_url),
@@ -147,7 +156,14 @@ def create_app(
         max_pending_per_engineer=settings.max_pending_per_engineer,
         max_query_cost=settings.max_query_cost,
         audit_key=settings.audit_key_bytes,
+        # Loaded now, so that a bad LOCKBOX_SIGNING_KEY fails at start.
+        signer=None if settings.signing_key is None else signing.load_signer(settings.signing_key),
+        provider_approval=settings.provider_approval,
+        metrics=Metrics() if settings.metrics else None,
+        tracing=tracing.from_env(tracer_provider),
     )
+    if deps.metrics is not None:
+        deps.hub.fanout_lag = deps.metrics.fanout_lag.observe
     # Built now, so that a bad LOCKBOX_SMTP_URL fails at start, not at the first mail.
     mail = MailTransport.from_settings(settings) if settings.smtp_url else None
 
@@ -166,8 +182,11 @@ def create_app(
             )
             stack.callback(setattr, binding, "context", None)
             await stack.enter_async_context(running_broker(deps.broker, deps.hub))
+            if deps.tracing is not None:
+                stack.callback(deps.tracing.shutdown)  # the last spans are sent
             stack.push_async_callback(deps.limiter.close)
             stack.push_async_callback(deps.auth_failures.close)
+            stack.push_async_callback(documents.close)
             await stack.enter_async_context(
                 background("sweeper", lambda: sweeper.run(deps, settings.sweep_interval_seconds))
             )
@@ -195,6 +214,18 @@ def create_app(
 
     console_assets = pages.Assets({name: CONSOLE / name for name in CONSOLE_ASSETS})
 
+    async def signing_key(request: Request) -> Response:
+        if deps.signer is None:
+            return PlainTextResponse(
+                "no signing key is configured (LOCKBOX_SIGNING_KEY): decisions are unsigned\n",
+                status_code=404,
+            )
+        return Response(
+            deps.signer.verifier.public_pem,
+            media_type="application/x-pem-file",
+            headers={"X-Lockbox-Key-Id": deps.signer.key_id, "Cache-Control": "no-cache"},
+        )
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -221,6 +252,13 @@ def create_app(
         )
 
     log_hygiene.install()  # a client's bad frame is a log line, not a traceback
+    # Automatic persisted queries (api.persisted_queries): shared through Redis
+    # when the broker is Redis.
+    documents = documents_for(
+        settings.broker_url,
+        max_entries=max(1, settings.persisted_queries_max),
+        ttl_seconds=settings.persisted_queries_ttl_seconds,
+    )
     graphql = LockboxGraphQL(
         deps,
         graphiql=settings.graphiql,
@@ -230,12 +268,24 @@ def create_app(
             per_principal=settings.max_sockets_per_principal,
         ),
         max_subscriptions=settings.ws_max_subscriptions,
+        documents=documents,
+        cors_origins=origins,
+        observers=[
+            *([metrics.mutation_timer(deps.metrics)] if deps.metrics is not None else []),
+            *([tracing.tracing_extension(deps.tracing)] if deps.tracing is not None else []),
+        ],
     )
+    if deps.metrics is not None:
+        deps.metrics.count_websockets(graphql.sockets.per_address.total)
     # Both sub-protocols: graphql-transport-ws closes with 4408 (strawberry),
     # the legacy one answers connection_error and closes (api.operations).
     graphql.connection_init_wait_timeout = timedelta(seconds=settings.ws_init_timeout_seconds)
     app = Starlette(
         middleware=[
+            # Outermost: a preflight is answered before anything reads a body.
+            *cors_middleware(origins),
+            # A request id for every request and socket (lockbox.observability.logs).
+            Middleware(logs.RequestIds),
             Middleware(
                 BodyGuard,
                 max_bytes=settings.max_body_bytes,
@@ -247,7 +297,19 @@ def create_app(
             Route("/dashboard", dashboard),
             Route(f"{CONSOLE_ASSETS_PATH}/{{name}}", console_assets.endpoint),
             Route("/healthz", healthz),
+            Route("/.well-known/lockbox-signing-key", signing_key),
             Route("/readyz", readyz),
+            # LOCKBOX_METRICS=1; otherwise /metrics is a 404 like any unknown path.
+            *(
+                [
+                    Route(
+                        "/metrics",
+                        metrics.endpoint(deps.metrics, settings.broker_url, deps.broker, binding),
+                    )
+                ]
+                if deps.metrics is not None
+                else []
+            ),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *(

@@ -78,6 +78,20 @@ class Settings:
     # LOCKBOX_AUDIT_KEY: a secret kept outside the database; with it every audit
     # chain link is HMAC-SHA256 under it (contract section 10).
     audit_key: str | None = field(default=None, repr=False)
+    # Stock clients (contract section 11): the origins allowed to call across
+    # origins (none: same origin only), and the automatic persisted queries'
+    # cache (documents kept, in each process and in Redis, and their TTL there).
+    cors_origins: tuple[str, ...] = ()
+    persisted_queries_max: int = 1000
+    persisted_queries_ttl_seconds: int = 24 * 3600
+    # LOCKBOX_SIGNING_KEY: the path of an Ed25519 private key (PEM) that signs
+    # every decision (contract section 9); unset: decisions are unsigned.
+    signing_key: str | None = None
+    # LOCKBOX_PROVIDER_APPROVAL: a support manager approves each request
+    # before the customer sees it (contract section 8).
+    provider_approval: bool = False
+    # LOCKBOX_METRICS: serve Prometheus metrics at /metrics (lockbox.observability).
+    metrics: bool = False
 
     @property
     def audit_key_bytes(self) -> bytes | None:
@@ -147,6 +161,20 @@ class Settings:
                 if part.strip()
             ),
             audit_key=env.get("LOCKBOX_AUDIT_KEY") or None,
+            cors_origins=tuple(
+                part.strip()
+                for part in env.get("LOCKBOX_CORS_ORIGINS", "").split(",")
+                if part.strip()
+            ),
+            persisted_queries_max=_env_int(
+                "LOCKBOX_PERSISTED_QUERIES_MAX", cls.persisted_queries_max
+            ),
+            persisted_queries_ttl_seconds=_env_int(
+                "LOCKBOX_PERSISTED_QUERIES_TTL_SECONDS", cls.persisted_queries_ttl_seconds
+            ),
+            signing_key=env.get("LOCKBOX_SIGNING_KEY") or None,
+            provider_approval=_env_flag("LOCKBOX_PROVIDER_APPROVAL", False),
+            metrics=_env_flag("LOCKBOX_METRICS", False),
         )
 
     @property

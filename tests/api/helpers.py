@@ -7,6 +7,7 @@ from typing import Any
 from lockbox.domain.lifecycle import Action
 from lockbox.services import requests as request_service
 from lockbox.services.deps import Deps
+from lockbox.store.models import Tenant
 from tests.conftest import Live, World
 
 PROD = "/subscriptions/contoso-prod/resourceGroups/rg1"
@@ -58,6 +59,17 @@ OPERATIONS: dict[str, str] = {
     """,
 }
 DECIDER_OPERATIONS = ("approveRequest", "denyRequest", "revokeAccess")
+# The approval policy's operations on one request (contract section 8); each takes $id.
+POLICY_OPERATIONS: dict[str, str] = {
+    "reviewEmergencyAccess": """
+        mutation($id: ID!) { reviewEmergencyAccess(id: $id, accepted: true) { id status } }
+    """,
+    "providerApproveRequest": """
+        mutation($id: ID!) { providerApproveRequest(id: $id) { id status } }
+    """,
+    "providerDenyRequest": "mutation($id: ID!) { providerDenyRequest(id: $id) { id status } }",
+}
+PROVIDER_OPERATIONS = ("providerApproveRequest", "providerDenyRequest")
 # Operations that can only succeed on an APPROVED request (the others need PENDING).
 NEEDS_APPROVED = frozenset({"revokeAccess", "releaseAccess", "authorizeAccess"})
 
@@ -74,9 +86,11 @@ async def seed_request(
     resources: list[str] | None = None,
     ticket: str | None = None,
     then: Steps = (),
+    emergency: bool = False,
 ) -> str:
     """Set-up without the HTTP round trips: a request made through the
-    services, then taken through `then`, (action, principal) steps. Its id."""
+    services, then taken through `then`, (action, principal) steps. Its id.
+    `emergency`: break-glass access (the tenant must allow it)."""
     row = await request_service.create(
         deps,
         world.actors[engineer],
@@ -84,6 +98,7 @@ async def seed_request(
         resources=resources or [RESOURCE_OF[tenant]],
         justification=JUSTIFICATION,
         duration_seconds=None,
+        emergency=emergency,
     )
     for action, principal in then:
         await request_service.transition(deps, world.actors[principal], str(row.id), action)
@@ -113,7 +128,22 @@ async def act(
     live: Live, token: str, operation: str, request_id: str, resource: str = PROD
 ) -> dict[str, Any]:
     """Run one request operation; the whole response body."""
-    return await live.http.call(token, OPERATIONS[operation], id=request_id, resource=resource)
+    document = OPERATIONS.get(operation) or POLICY_OPERATIONS[operation]
+    return await live.http.call(token, document, id=request_id, resource=resource)
+
+
+async def allow_emergency(tenant_id: str) -> None:
+    """Let a tenant's engineers use break-glass access (set-up, no audit)."""
+    await Tenant.filter(id=tenant_id).update(allow_emergency_access=True)
+
+
+async def seed_awaiting(deps: Deps, world: World, **kw: Any) -> str:
+    """A request made while the provider approves first (LOCKBOX_PROVIDER_APPROVAL)."""
+    deps.provider_approval = True
+    try:
+        return await seed_request(deps, world, **kw)
+    finally:
+        deps.provider_approval = False
 
 
 async def read_request(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lockbox.domain import policy
 from lockbox.domain.lifecycle import Action
 from lockbox.domain.notifications import Channel
 from lockbox.domain.policy import Role
@@ -30,11 +31,15 @@ from tests.api.helpers import (
     FABRIKAM,
     NEEDS_APPROVED,
     OPERATIONS,
+    POLICY_OPERATIONS,
     PROD,
+    PROVIDER_OPERATIONS,
     act,
+    allow_emergency,
     audit_events,
     create_request,
     my_tenant,
+    seed_awaiting,
     seed_request,
     status,
     ws_errors,
@@ -50,6 +55,8 @@ SEEN = """
 query Seen($pending: ID!, $approved: ID!) {
   pending: accessRequest(id: $pending) { id }
   approved: accessRequest(id: $approved) { id }
+  node(id: $pending) { id }
+  nodes(ids: [$pending, $approved]) { id }
   pendingRequests(first: 200) { edges { node { id } } }
   accessRequests(first: 200) { edges { node { id } } }
 }
@@ -88,11 +95,14 @@ async def contoso(deps: Deps, world: World) -> ContosoRequests:
 
 
 async def seen_by(live: Live, token: str, requests: ContosoRequests) -> dict[str, Any]:
-    """What `token` can see: the two requests, and the ids in both lists."""
+    """What `token` can see: the two requests, by id and as nodes, and the
+    ids in both lists."""
     data = await live.http.data(token, SEEN, **requests.ids)
     return {
         "pending": data["pending"],
         "approved": data["approved"],
+        "node": data["node"],
+        "nodes": data["nodes"],
         "pendingRequests": {e["node"]["id"] for e in data["pendingRequests"]["edges"]},
         "accessRequests": {e["node"]["id"] for e in data["accessRequests"]["edges"]},
     }
@@ -128,6 +138,8 @@ async def test_other_tenant_can_neither_see_nor_act_on_a_request(
     assert await seen_by(live, token, contoso) == {
         "pending": None,
         "approved": None,
+        "node": None,
+        "nodes": [None, None],
         "pendingRequests": {own},
         "accessRequests": {own},
     }
@@ -188,6 +200,7 @@ async def test_approver_cannot_see_or_decide_outside_its_scopes(
     for approver in approvers:
         seen = await seen_by(live, world.token(approver), requests)
         assert seen["pending"] is None, approver
+        assert (seen["node"], seen["nodes"]) == (None, [None, None]), approver
         assert request not in seen["pendingRequests"] | seen["accessRequests"], approver
         for operation in ("approveRequest", "denyRequest"):
             error = await attempt(live, world.token(approver), operation, request)
@@ -230,7 +243,8 @@ async def test_auditor_sees_requests_but_cannot_decide(
 ) -> None:
     token = world.token("contoso-auditor")
     seen = await seen_by(live, token, contoso)
-    assert seen["pending"] == {"id": contoso.pending}
+    assert seen["pending"] == seen["node"] == {"id": contoso.pending}
+    assert seen["nodes"] == [{"id": contoso.pending}, {"id": contoso.approved}]
     assert seen["accessRequests"] == {contoso.pending, contoso.approved}
 
     for operation in DECIDER_OPERATIONS:
@@ -258,6 +272,8 @@ async def test_engineer_cannot_see_decide_or_use_another_engineers_request(
     assert await seen_by(live, bob, contoso) == {
         "pending": None,
         "approved": None,
+        "node": None,
+        "nodes": [None, None],
         "pendingRequests": set(),
         "accessRequests": set(),
     }
@@ -613,3 +629,186 @@ async def test_a_webhooks_secret_is_shown_once_and_never_again(live: Live, world
         audit = await live.http.data(token, AUDIT)
         assert secret not in json.dumps(audit)
     assert secret not in json.dumps(listed)
+
+
+# --- approval policy: break-glass review and the provider's pre-approval ------------
+
+CUSTOMER_ROLES = (Role.TENANT_ADMIN, Role.APPROVER, Role.AUDITOR)
+POLICY_SEEN = """
+query Seen($id: ID!) {
+  accessRequest(id: $id) { id }
+  pendingRequests(first: 200) { edges { node { id } } }
+  accessRequests(first: 200) { edges { node { id } } }
+  emergencyAccessToReview(first: 200) { edges { node { id } } }
+}
+"""
+
+
+async def policy_seen(live: Live, token: str, request_id: str) -> set[str]:
+    """Where `token` finds the request: the fields (and lists) that hold it."""
+    data = await live.http.data(token, POLICY_SEEN, id=request_id)
+    found = {"accessRequest"} if data["accessRequest"] else set()
+    for name in ("pendingRequests", "accessRequests", "emergencyAccessToReview"):
+        if request_id in {e["node"]["id"] for e in data[name]["edges"]}:
+            found.add(name)
+    return found
+
+
+def expected_code(sees: bool, may: bool) -> str | None:
+    """What a principal gets: success, NOT_FOUND where it cannot see, else FORBIDDEN."""
+    if may:
+        return None
+    return "FORBIDDEN" if sees else "NOT_FOUND"
+
+
+async def test_every_principal_reviews_emergency_access_only_as_a_decider_of_it(
+    live: Live, deps: Deps, world: World
+) -> None:
+    await allow_emergency(world.tenant("contoso"))
+    deciders = {"contoso-admin", "contoso-approver-prod"}
+    seers = deciders | {"contoso-auditor", "engineer-alice", *OPERATOR_SIDE}
+    for principal in world.actors:
+        # A fresh break-glass request each time: a review happens once.
+        request = await seed_request(deps, world, emergency=True)
+        body = await act(live, world.token(principal), "reviewEmergencyAccess", request)
+        code = body["errors"][0]["extensions"]["code"] if body.get("errors") else None
+        want = expected_code(principal in seers, principal in deciders)
+        assert (principal, code) == (principal, want), body
+        listed = "emergencyAccessToReview" in await policy_seen(
+            live, world.token("contoso-admin"), request
+        )
+        assert (principal, listed) == (principal, principal not in deciders)
+
+
+async def test_every_principal_takes_the_providers_decision_only_as_a_support_manager(
+    live: Live, deps: Deps, world: World
+) -> None:
+    for operation in PROVIDER_OPERATIONS:
+        for principal, actor in world.actors.items():
+            request = await seed_awaiting(deps, world, engineer="engineer-bob")
+            body = await act(live, world.token(principal), operation, request)
+            code = body["errors"][0]["extensions"]["code"] if body.get("errors") else None
+            # Customers cannot see it at all; bob, its engineer, sees it, alice does not.
+            sees = actor.role in policy.OPERATOR_OVERSIGHT or principal == "engineer-bob"
+            may = actor.role is Role.SUPPORT_MANAGER
+            assert (operation, principal, code) == (
+                operation,
+                principal,
+                expected_code(sees, may),
+            ), body
+            if may:
+                status_after = body["data"][operation]["status"]
+                expected = "PENDING" if operation == "providerApproveRequest" else "DENIED"
+                assert status_after == expected
+
+
+async def test_a_request_awaiting_the_provider_exists_for_no_customer_principal(
+    live: Live, deps: Deps, world: World
+) -> None:
+    awaiting = await seed_awaiting(deps, world)
+    denied = await seed_awaiting(deps, world)
+    await live.http.data(
+        world.token("support-manager"), POLICY_OPERATIONS["providerDenyRequest"], id=denied
+    )
+    customer = [p for p, a in world.actors.items() if a.role in CUSTOMER_ROLES]
+    for request in (awaiting, denied):
+        for principal in customer:
+            token = world.token(principal)
+            assert (principal, await policy_seen(live, token, request)) == (principal, set())
+            for operation in ("approveRequest", "denyRequest", "revokeAccess"):
+                error = await attempt(live, token, operation, request)
+                assert (principal, operation, error["extensions"]["code"]) == (
+                    principal,
+                    operation,
+                    "NOT_FOUND",
+                )
+        # The provider side sees it, with its status.
+        for principal in ("engineer-alice", *OPERATOR_SIDE):
+            assert "accessRequest" in await policy_seen(live, world.token(principal), request)
+    assert await status(live, world, awaiting, viewer="support-manager") == (
+        "AWAITING_PROVIDER_APPROVAL"
+    )
+    # Nor can a customer subscribe to its activity.
+    client = WsClient(live.ws_url)
+    await client.connect(world.token("contoso-admin"))
+    try:
+        await client.subscribe("1", ENGINEER_ACTIVITY, id=awaiting)
+        errors = ws_errors(await client.receive())
+    finally:
+        await client.close()
+    assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"]
+    # The tenant's audit log, which only customers read, leaves them out.
+    for reader in ("contoso-admin", "contoso-auditor"):
+        logged = {e["requestId"] for e in await audit_events(live, world.token(reader))}
+        assert (reader, logged & {awaiting, denied}) == (reader, set())
+    # Nothing was sent to the customer: no decider's mail, no webhook.
+    rows = await Notification.filter(request_id__in=[awaiting, denied])
+    assert {row.recipient for row in rows} <= {None, "engineer-alice@example.com"}
+    assert all(row.webhook_id is None for row in rows)
+
+
+@pytest.mark.parametrize("live", [{"provider_approval": True}], indirect=True, ids=["provider"])
+async def test_request_updates_carry_an_awaiting_request_only_once_the_provider_approves(
+    live: Live, world: World
+) -> None:
+    admin = WsClient(live.ws_url)
+    manager = WsClient(live.ws_url)
+    await admin.connect(world.token("contoso-admin"))
+    await manager.connect(world.token("support-manager"))
+    provider_approve = POLICY_OPERATIONS["providerApproveRequest"]
+    try:
+        await admin.subscribe("a", REQUEST_UPDATES)
+        await manager.subscribe("m", REQUEST_UPDATES)
+        # Both streams are live: the manager sees a request arrive, the admin
+        # once the manager has approved it.
+        warmup = await create_request(live, world, tenant="contoso")
+        assert warmup["status"] == "AWAITING_PROVIDER_APPROVAL"
+        assert (await manager.next_data())["accessRequestUpdates"]["id"] == warmup["id"]
+        await live.http.data(world.token("support-manager"), provider_approve, id=warmup["id"])
+        update = (await admin.next_data())["accessRequestUpdates"]
+        assert (update["id"], update["status"]) == (warmup["id"], "PENDING")
+
+        hidden = (await create_request(live, world, tenant="contoso"))["id"]
+        seen = [(await manager.next_data())["accessRequestUpdates"] for _ in range(2)]
+        assert [(u["id"], u["status"]) for u in seen] == [
+            (warmup["id"], "PENDING"),
+            (hidden, "AWAITING_PROVIDER_APPROVAL"),
+        ]
+        await live.http.data(world.token("support-manager"), provider_approve, id=hidden)
+
+        # The admin's next update is the request arriving, PENDING: nothing before it.
+        update = (await admin.next_data())["accessRequestUpdates"]
+        assert (update["id"], update["status"]) == (hidden, "PENDING")
+    finally:
+        await admin.close()
+        await manager.close()
+
+
+async def test_emergency_access_to_review_holds_what_each_caller_sees(
+    live: Live, deps: Deps, world: World
+) -> None:
+    for tenant in ("contoso", "fabrikam"):
+        await allow_emergency(world.tenant(tenant))
+    prod = await seed_request(deps, world, emergency=True)
+    dev = await seed_request(deps, world, emergency=True, resources=[DEV])
+    fabrikam = await seed_request(deps, world, emergency=True, tenant="fabrikam")
+    not_emergency = await seed_request(deps, world)
+    expected = {
+        "contoso-admin": {prod, dev},
+        "contoso-auditor": {prod, dev},
+        "contoso-approver-prod": {prod},
+        "contoso-approver-dev": {dev},
+        "fabrikam-admin": {fabrikam},
+        "fabrikam-approver": {fabrikam},
+        "northwind-admin": set(),
+        "engineer-alice": {prod, dev, fabrikam},
+        "engineer-bob": set(),
+        "support-manager": {prod, dev, fabrikam},
+        "operator-admin": {prod, dev, fabrikam},
+    }
+    query = "{ emergencyAccessToReview(first: 200) { edges { node { id emergency } } } }"
+    for principal, want in expected.items():
+        data = await live.http.data(world.token(principal), query)
+        edges = data["emergencyAccessToReview"]["edges"]
+        assert (principal, {e["node"]["id"] for e in edges}) == (principal, want)
+        assert not_emergency not in {e["node"]["id"] for e in edges}

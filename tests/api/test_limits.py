@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from lockbox.api.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from lockbox.domain.nodes import Numbered, numbered_id
 from lockbox.services import gate
 from lockbox.services.deps import Deps
 from tests.api.helpers import APPROVED_BY_ADMIN, PROD, seed_request
@@ -67,7 +68,8 @@ async def test_query_nested_past_the_depth_limit_is_rejected(
     too_deep = await live.http.call(token, nested_query(MAX_DEPTH + 1))
 
     assert not at_limit.get("errors"), at_limit
-    assert ids_in(at_limit["data"]) == [str(event.id)]  # the activity event, at the bottom
+    # The activity event, at the bottom.
+    assert ids_in(at_limit["data"]) == [str(numbered_id(Numbered.ACTIVITY, event.id))]
     rejected(too_deep, "depth")
 
 

@@ -26,8 +26,12 @@ from tests.api.helpers import (
     JUSTIFICATION,
     NEEDS_APPROVED,
     OPERATIONS,
+    POLICY_OPERATIONS,
     PROD,
+    PROVIDER_OPERATIONS,
     act,
+    allow_emergency,
+    seed_awaiting,
     seed_request,
 )
 from tests.conftest import Live, World
@@ -57,6 +61,7 @@ def test_every_mutation_declares_its_callers_in_the_schema() -> None:
         *TENANT_DOCUMENTS,
         *WEBHOOK_DOCUMENTS,
         *OPERATIONS,
+        *POLICY_OPERATIONS,
     }
     for name, callers in DECLARED.items():
         assert callers.roles, name
@@ -82,6 +87,14 @@ async def succeeds(live: Live, deps: Deps, world: World, principal: str, operati
             uuid.UUID(tenant), url=NOWHERE, events=[], secret="s", created_at=deps.clock.now()
         )
         body = await live.http.call(token, WEBHOOK_DOCUMENTS[operation], id=str(webhook.id))
+    elif operation == "reviewEmergencyAccess":
+        await allow_emergency(world.tenant("contoso"))
+        request = await seed_request(deps, world, emergency=True)
+        body = await act(live, token, operation, request)
+    elif operation in PROVIDER_OPERATIONS:
+        # Made by engineer-bob: the support manager is never its requester.
+        request = await seed_awaiting(deps, world, engineer="engineer-bob")
+        body = await act(live, token, operation, request)
     else:
         # A fresh request each time: an earlier success must not change the next outcome.
         then = APPROVED_BY_ADMIN if operation in NEEDS_APPROVED else ()

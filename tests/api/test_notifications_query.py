@@ -216,10 +216,10 @@ async def test_an_empty_log_is_an_empty_page(live: Live, world: World) -> None:
         ({"after": cursors.encode_int("audit", 1)}, "not a notification cursor"),
         ({"after": cursors.encode("notification", "yesterday|x")}, "cursor"),
         ({"after": cursors.encode("notification", f"{T0.isoformat()}|not-a-uuid")}, "cursor"),
-        ({"first": 0}, "first"),
+        ({"first": -1}, "first"),
         ({"first": 201}, "first"),
     ],
-    ids=["garbage", "audit-cursor", "bad-time", "bad-id", "first-0", "first-201"],
+    ids=["garbage", "audit-cursor", "bad-time", "bad-id", "first-negative", "first-201"],
 )
 async def test_bad_paging_arguments_are_bad_user_input(
     live: Live, world: World, variables: dict[str, Any], fragment: str

@@ -11,6 +11,7 @@ import pytest
 from lockbox.domain.errors import InvalidState
 from lockbox.domain.lifecycle import (
     DEADLINES,
+    INITIAL_STATUSES,
     TRANSITIONS,
     Action,
     Columns,
@@ -20,6 +21,7 @@ from lockbox.domain.lifecycle import (
     Step,
     due_action,
     effective_status,
+    initial_status,
     next_status,
     transition_for,
 )
@@ -28,12 +30,18 @@ from lockbox.domain.lifecycle import (
 ALLOWED: dict[tuple[Status, Action], Status] = {
     (Status.PENDING, Action.APPROVE): Status.APPROVED,
     (Status.PENDING, Action.AUTO_APPROVE): Status.APPROVED,
+    (Status.PENDING, Action.EMERGENCY_APPROVE): Status.APPROVED,
     (Status.PENDING, Action.DENY): Status.DENIED,
     (Status.PENDING, Action.CANCEL): Status.CANCELED,
     (Status.PENDING, Action.EXPIRE): Status.EXPIRED,
     (Status.APPROVED, Action.REVOKE): Status.REVOKED,
     (Status.APPROVED, Action.RELEASE): Status.COMPLETED,
     (Status.APPROVED, Action.COMPLETE): Status.COMPLETED,
+    # Contract section 8: AWAITING_PROVIDER_APPROVAL -> PENDING | DENIED | EXPIRED | CANCELED.
+    (Status.AWAITING_PROVIDER_APPROVAL, Action.PROVIDER_APPROVE): Status.PENDING,
+    (Status.AWAITING_PROVIDER_APPROVAL, Action.PROVIDER_DENY): Status.DENIED,
+    (Status.AWAITING_PROVIDER_APPROVAL, Action.EXPIRE): Status.EXPIRED,
+    (Status.AWAITING_PROVIDER_APPROVAL, Action.CANCEL): Status.CANCELED,
 }
 EXPECTED_TERMINAL = {
     Status.DENIED,
@@ -59,13 +67,14 @@ def test_statuses_are_exactly_the_contract_enum() -> None:
         "REVOKED",
         "COMPLETED",
         "CANCELED",
+        "AWAITING_PROVIDER_APPROVAL",
     ]
 
 
-def test_the_table_covers_all_56_pairs_split_into_8_allowed_and_48_refused() -> None:
-    assert len(ALL_PAIRS) == len(Status) * len(Action) == 56
-    assert len(ALLOWED) == 8
-    assert len(FORBIDDEN_PAIRS) == 48
+def test_the_table_covers_all_88_pairs_split_into_13_allowed_and_75_refused() -> None:
+    assert len(ALL_PAIRS) == len(Status) * len(Action) == 8 * 11
+    assert len(ALLOWED) == 13
+    assert len(FORBIDDEN_PAIRS) == 75
 
 
 def test_transition_table_matches_the_contract_exactly() -> None:
@@ -156,7 +165,8 @@ def test_engineer_cannot_cancel_once_approved_only_release() -> None:
 
 
 def test_no_sequence_of_actions_ever_returns_to_pending_or_reapproves() -> None:
-    """Walk the whole graph from PENDING: APPROVED is reached only once, PENDING never."""
+    """Walk the whole graph from PENDING: APPROVED is reached only once, PENDING never
+    (nor AWAITING_PROVIDER_APPROVAL, where a request can only start)."""
     reachable_via: dict[Status, set[Status]] = {}
     frontier = [Status.PENDING]
     seen = {Status.PENDING}
@@ -171,9 +181,21 @@ def test_no_sequence_of_actions_ever_returns_to_pending_or_reapproves() -> None:
             if target not in seen:
                 seen.add(target)
                 frontier.append(target)
-    assert seen == set(Status)
+    assert seen == set(Status) - {Status.AWAITING_PROVIDER_APPROVAL}
     assert Status.PENDING not in reachable_via
     assert reachable_via[Status.APPROVED] == {Status.PENDING}
+
+
+def test_a_request_awaiting_the_provider_reaches_the_customer_only_as_pending() -> None:
+    targets = {
+        next_status("1", Status.AWAITING_PROVIDER_APPROVAL, action)
+        for action in Action
+        if (Status.AWAITING_PROVIDER_APPROVAL, action) in ALLOWED
+    }
+    assert targets == {Status.PENDING, Status.DENIED, Status.EXPIRED, Status.CANCELED}
+    for action in (Action.APPROVE, Action.AUTO_APPROVE, Action.EMERGENCY_APPROVE, Action.DENY):
+        with pytest.raises(InvalidState, match="it is AWAITING_PROVIDER_APPROVAL"):
+            next_status("1", Status.AWAITING_PROVIDER_APPROVAL, action)
 
 
 # --- effective_status -------------------------------------------------------
@@ -250,6 +272,9 @@ def test_people_take_the_actions_people_may_take_and_the_clock_the_rest() -> Non
         Action.EXPIRE: Party.CLOCK,
         Action.COMPLETE: Party.CLOCK,
         Action.AUTO_APPROVE: Party.LOCKBOX,
+        Action.EMERGENCY_APPROVE: Party.LOCKBOX,
+        Action.PROVIDER_APPROVE: Party.PROVIDER,
+        Action.PROVIDER_DENY: Party.PROVIDER,
     }
 
 
@@ -263,10 +288,19 @@ def test_every_clock_action_has_a_deadline_and_every_deadline_a_clock_action() -
     assert {(d.status, d.action) for d in DEADLINES} == clock
 
 
+# Audited under a name of their own: how the request got there matters.
+OWN_AUDIT_NAMES = {
+    Action.EMERGENCY_APPROVE: "request.emergency_approved",
+    Action.PROVIDER_APPROVE: "request.provider_approved",
+    Action.PROVIDER_DENY: "request.provider_denied",
+}
+
+
 def test_each_transition_is_audited_under_the_name_of_its_outcome() -> None:
     for actions in TRANSITIONS.values():
-        for transition in actions.values():
-            assert transition.audit.value == f"request.{transition.target.value.lower()}"
+        for action, transition in actions.items():
+            expected = OWN_AUDIT_NAMES.get(action, f"request.{transition.target.value.lower()}")
+            assert (action, transition.audit.value) == (action, expected)
 
 
 def test_approval_opens_a_window_of_the_requested_duration_and_records_the_decider() -> None:
@@ -277,6 +311,7 @@ def test_approval_opens_a_window_of_the_requested_duration_and_records_the_decid
         decision_reason="looks right",
         access_starts_at=T0,
         access_ends_at=T0 + timedelta(hours=1),
+        granted_resources=REQUEST.resources,
     )
 
 
@@ -299,3 +334,48 @@ def test_the_clock_does_not_act_before_its_deadline() -> None:
         transition_for(REQUEST, Action.EXPIRE, EXPIRES - TICK)
     assert due_action(REQUEST, EXPIRES - TICK) is None
     assert due_action(REQUEST, EXPIRES) is Action.EXPIRE
+
+
+def test_an_approval_opens_the_window_of_the_granted_duration_on_the_granted_resources() -> None:
+    asked = replace(REQUEST, resources=("/s/a", "/s/b"))
+    narrowed = replace(STEP, granted_seconds=600, granted_resources=("/s/a/x",))
+    columns = transition_for(asked, Action.APPROVE, T0).writes(asked, narrowed)
+    assert (columns.access_starts_at, columns.access_ends_at) == (T0, T0 + timedelta(minutes=10))
+    assert columns.granted_resources == ("/s/a/x",)
+    # Nobody narrowed: the grant is what was asked.
+    plain = transition_for(asked, Action.APPROVE, T0).writes(asked, STEP)
+    assert plain.granted_resources == ("/s/a", "/s/b")
+    assert plain.access_ends_at == T0 + timedelta(hours=1)
+
+
+AWAITING = replace(REQUEST, status=Status.AWAITING_PROVIDER_APPROVAL)
+
+
+def test_a_provider_approval_restarts_the_customers_deadline_from_now() -> None:
+    later = T0 + timedelta(hours=3)
+    step = Step(actor_id="manager-1", reason=None, now=later, pending_ttl_seconds=7200)
+    columns = transition_for(AWAITING, Action.PROVIDER_APPROVE, later).writes(AWAITING, step)
+    assert columns == Columns(
+        expires_at=later + timedelta(hours=2),
+        provider_approved_at=later,
+        provider_approved_by_id="manager-1",
+    )
+
+
+def test_a_request_awaiting_the_provider_expires_at_its_creation_deadline() -> None:
+    assert effective_status(AWAITING.status, EXPIRES - TICK, EXPIRES, None) is (
+        Status.AWAITING_PROVIDER_APPROVAL
+    )
+    assert effective_status(AWAITING.status, EXPIRES, EXPIRES, None) is Status.EXPIRED
+    assert due_action(AWAITING, EXPIRES) is Action.EXPIRE
+    with pytest.raises(InvalidState, match="it is EXPIRED"):
+        transition_for(AWAITING, Action.PROVIDER_APPROVE, EXPIRES)
+
+
+def test_a_request_starts_pending_or_awaiting_the_provider_and_nowhere_else() -> None:
+    assert initial_status(provider_approval=False) is Status.PENDING
+    assert initial_status(provider_approval=True) is Status.AWAITING_PROVIDER_APPROVAL
+    assert {Status.PENDING, Status.AWAITING_PROVIDER_APPROVAL} == INITIAL_STATUSES
+    # No transition leads back to the provider: the customer cannot lose a request.
+    targets = {t.target for actions in TRANSITIONS.values() for t in actions.values()}
+    assert Status.AWAITING_PROVIDER_APPROVAL not in targets

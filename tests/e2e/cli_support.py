@@ -198,10 +198,13 @@ class ServerProcess:
     Output goes to files (so a chatty server can never block on a full pipe).
     """
 
-    def __init__(self, folder: Path, args: Sequence[str], port: int) -> None:
+    def __init__(
+        self, folder: Path, args: Sequence[str], port: int, env: dict[str, str] | None = None
+    ) -> None:
         self.folder = folder
         self.args = list(args)
         self.port = port
+        self.env = env or {}  # LOCKBOX_* settings for this server (others are cleared)
         self.base_url = f"http://127.0.0.1:{port}"
         self.stdout_path = folder / f"server-{port}.out"
         self.stderr_path = folder / f"server-{port}.err"
@@ -213,7 +216,7 @@ class ServerProcess:
         err = self.stderr_path.open("w")
         self._files = [out, err]
         # TMPDIR keeps `lockbox demo`'s scratch database inside the test's folder.
-        env = clean_env(TMPDIR=str(self.folder), PYTHONUNBUFFERED="1")
+        env = clean_env(TMPDIR=str(self.folder), PYTHONUNBUFFERED="1", **self.env)
         self.process = subprocess.Popen(
             [str(LOCKBOX), *self.args],
             cwd=self.folder,

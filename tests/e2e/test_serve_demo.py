@@ -17,6 +17,8 @@ from tests.support import TRANSPORT_WS, GraphQLHttp, WsClient
 APPROVED = """
 { accessRequests(status: [APPROVED]) {
     edges { node { id resources decisionReason tenant { name } engineer { name } } } } }"""
+FABRIKAM_PENDING = "{ pendingRequests { edges { node { id requiredApprovals } } } }"
+APPROVE = "mutation($id: ID!) { approveRequest(id: $id) { status } }"
 ACTIVITY = """
 subscription($id: ID!) {
   engineerActivity(requestId: $id) { cursor resource action allowed engineer { name } }
@@ -61,8 +63,16 @@ async def test_demo_prints_graphiql_and_tokens_and_its_engineer_acts_on_northwin
         http = GraphQLHttp(demo.base_url)
         try:
             request = await first_approved_request(http, tokens["northwind-admin"], timeout=15)
+            # The tour turns quorum on for fabrikam: alice's request there
+            # waits for two approvals; one leaves it pending.
+            fabrikam = await http.data(tokens["fabrikam-admin"], FABRIKAM_PENDING)
+            waiting = [e["node"] for e in fabrikam["pendingRequests"]["edges"]]
+            assert [r["requiredApprovals"] for r in waiting] == [2], fabrikam
+            approved = await http.data(tokens["fabrikam-admin"], APPROVE, id=waiting[0]["id"])
+            assert approved["approveRequest"]["status"] == "PENDING"
         finally:
             await http.aclose()
+        assert "two approvals" in banner
         assert request["tenant"]["name"] == "northwind"
         assert request["engineer"]["name"] == "engineer-alice"
 

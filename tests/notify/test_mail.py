@@ -192,6 +192,19 @@ def test_the_admin_variant_says_it_was_approved_automatically_with_the_window() 
         assert all(resource in body for resource in RESOURCES)
 
 
+def test_the_emergency_variant_asks_every_decider_to_review_break_glass_access() -> None:
+    row = notification("emergency", Event.REQUEST_EMERGENCY, emergency=True, decidedBy=None)
+    mail = rendered(row)
+
+    assert mail.subject == "[Lockbox] contoso: emergency access by engineer-alice, to review"
+    for body in (flat(mail.text), flat(mail.html)):
+        assert "emergency (break-glass) access" in body
+        assert "waits for your review" in body
+        assert "2026-12-09 08:30 UTC to 2026-12-09 16:30 UTC" in body
+        assert "engineer-alice" in body and TICKET_ID in body and LINK in body
+        assert all(resource in body for resource in RESOURCES)
+
+
 @pytest.mark.parametrize(
     ("event", "changes", "outcome", "reason"),
     [

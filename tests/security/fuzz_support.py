@@ -50,6 +50,7 @@ CONTRACT_CODES = frozenset(
         "RATE_LIMITED",
         "GRAPHQL_VALIDATION_FAILED",
         "GRAPHQL_PARSE_FAILED",
+        "PERSISTED_QUERY_NOT_FOUND",
     }
 )
 

@@ -145,10 +145,12 @@ class _Records(logging.Handler):
 
 @contextmanager
 def server_log() -> Iterator[_Records]:
-    """What the server logs (lockbox, strawberry and uvicorn's error log).
-    Entered after the server starts: uvicorn configures its loggers then."""
+    """What the server logs (lockbox, strawberry, uvicorn's error log, and
+    asyncio's, where a task's unhandled exception lands). Entered after the
+    server starts: uvicorn configures its loggers then."""
     handler = _Records()
-    loggers = [logging.getLogger(name) for name in ("lockbox", "strawberry", "uvicorn.error")]
+    names = ("lockbox", "strawberry", "uvicorn.error", "asyncio")
+    loggers = [logging.getLogger(name) for name in names]
     for logger in loggers:
         logger.addHandler(handler)
     try:

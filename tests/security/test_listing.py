@@ -15,6 +15,7 @@ import pytest
 
 from lockbox.clock import ManualClock
 from lockbox.domain import policy
+from lockbox.domain.cursors import Window
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor, RequestFacts, Role
 from lockbox.services import requests as request_service
@@ -102,8 +103,7 @@ async def test_sql_scope_filter_agrees_with_can_see(
             statuses=None,
             tenant_id=uuid.UUID(tenant),
             engineer_id=None,
-            after=None,
-            limit=10_000,
+            window=Window(10_000),
             within_scopes=scopes,
         )
         assert [r.id for r in listed] == expected, scopes
@@ -136,8 +136,7 @@ async def test_an_approver_page_is_one_query_past_invisible_requests(
         deps,
         world.actors["contoso-approver-prod"],
         statuses=[Status.PENDING],
-        after=None,
-        limit=2,
+        window=Window(2),
     )
     assert [r.id for r in found] == [wanted.id]
     assert len(calls) == 1
@@ -162,7 +161,7 @@ async def test_approver_keyset_pages_match_can_see(
     after = None
     while True:
         page = await request_service.list_visible(
-            deps, actor, statuses=[Status.PENDING], after=after, limit=4
+            deps, actor, statuses=[Status.PENDING], window=Window(4, after=after)
         )
         seen.extend(r.id for r in page)
         if len(page) < 4:

@@ -7,6 +7,7 @@ import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from lockbox.domain.cursors import Window
 from lockbox.domain.lifecycle import Status, due_action, effective_status
 from lockbox.services.requests import state_of
 from lockbox.store import queries as store
@@ -42,7 +43,7 @@ async def _grid(world: World) -> list[AccessRequest]:
 
 async def _listed(statuses: list[Status]) -> set[uuid.UUID]:
     rows = await store.list_requests(
-        now=NOW, statuses=statuses, tenant_id=None, engineer_id=None, after=None, limit=10_000
+        now=NOW, statuses=statuses, tenant_id=None, engineer_id=None, window=Window(10_000)
     )
     return {row.id for row in rows}
 

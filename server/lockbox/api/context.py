@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,28 @@ def authorization_from_params(params: Any) -> str | None:
         if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
             return value
     return None
+
+
+class OperationAuth:
+    """One WebSocket operation's authentication, shared by its root fields
+    as an HTTP request's is: an operation counts once against the rate limit,
+    however many root fields it has."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending: asyncio.Future[auth.Session] | None = None
+
+
+# The operation running in this task (its root fields' tasks inherit it);
+# set by the sockets' protocol handlers (api.operations) as each one starts.
+OPERATION_AUTH: ContextVar[OperationAuth | None] = ContextVar(
+    "lockbox_operation_auth", default=None
+)
+
+
+def begin_operation() -> None:
+    OPERATION_AUTH.set(OperationAuth())
 
 
 @dataclass
@@ -66,7 +89,13 @@ class Context:
         address's (past it, UNAUTHENTICATED becomes RATE_LIMITED). An HTTP
         request is refused once: its other root fields get the same answer."""
         if self.is_websocket:
-            self._session = await self._authenticate()
+            operation = OPERATION_AUTH.get()
+            if operation is None:  # connection_init
+                self._session = await self._authenticate()
+                return self._session.actor
+            if operation.pending is None:
+                operation.pending = asyncio.ensure_future(self._authenticate())
+            self._session = await operation.pending
             return self._session.actor
         if self._session is None:
             # Root fields resolve concurrently: they share one check.

@@ -12,6 +12,13 @@ class CreateAccessRequestInput:
     resources: list[str]
     justification: str
     duration_seconds: int | None = None
+    emergency: bool | None = strawberry.field(
+        default=False,
+        description=(
+            "Break-glass: approved at once where the tenant allows emergency access "
+            "(its window cut to emergencyMaxSeconds), FORBIDDEN where it does not."
+        ),
+    )
 
 
 @strawberry.input
@@ -33,4 +40,13 @@ class LockboxSettingsInput:
             "Replaces the whole list (0 to 50 addresses; [] clears it). They receive the "
             "deciders' mails but cannot decide. Omitted or null: unchanged."
         ),
+    )
+    required_approvals: int | None = strawberry.field(
+        default=None, description="Approvals from distinct deciders a new request needs (1 to 5)."
+    )
+    allow_emergency_access: bool | None = strawberry.field(
+        default=None, description="Whether engineers may use emergency (break-glass) access."
+    )
+    emergency_max_seconds: int | None = strawberry.field(
+        default=None, description="The longest emergency access window (60 to 14,400 seconds)."
     )

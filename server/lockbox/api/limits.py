@@ -11,13 +11,16 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationContext,
     VariableNode,
     get_named_type,
 )
@@ -29,14 +32,39 @@ from lockbox.domain.cursors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from lockbox.domain.errors import BadUserInput
 
 MAX_DEPTH = 10
+# `nodes` takes at most this many ids (contract section 10's list limit).
+MAX_NODES = 100
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
+
+
+def _refusing_as_bad_input(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """`rule`, its errors coded BAD_USER_INPUT: a document refused by a limit
+    is the caller's input refused, not a document that fails the schema
+    (GRAPHQL_VALIDATION_FAILED). The stock limiters report while they are
+    constructed, straight to the validation context."""
+
+    def __init__(self: ASTValidationRule, context: ValidationContext) -> None:
+        report = context.report_error
+
+        def coded(error: GraphQLError) -> None:
+            error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+            report(error)
+
+        context.report_error = coded  # type: ignore[method-assign]
+        try:
+            rule.__init__(self, context)
+        finally:
+            del context.report_error
+
+    return type(rule.__name__, (rule,), {"__init__": __init__})
+
 
 # Built once: the validation cache is keyed by the rule classes, so rules
 # made afresh for every request (as the stock limiters do) never hit it.
 _LIMIT_RULES: list[type[ASTValidationRule]] = [
-    depth_rule(MAX_DEPTH, should_ignore=None),
-    alias_rule(MAX_ALIASES),
+    _refusing_as_bad_input(depth_rule(MAX_DEPTH, should_ignore=None)),
+    _refusing_as_bad_input(alias_rule(MAX_ALIASES)),
 ]
 
 
@@ -129,6 +157,9 @@ class _Costing:
                 if named.name.endswith("Connection"):
                     inner = multiplier * self._page_size(selection)
                     total += inner
+                elif selection.name.value == "nodes":
+                    # Up to one object per id, each with whatever is nested in it.
+                    inner = multiplier * self._id_count(selection)
                 if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
                     total += self.cost(named, selection.selection_set, inner)
         return total
@@ -137,22 +168,39 @@ class _Costing:
         found = self.schema.get_type(type_name)
         return found if isinstance(found, GraphQLObjectType | GraphQLInterfaceType) else parent
 
+    def _id_count(self, field: FieldNode) -> int:
+        """How many ids `nodes` is given (more than 100 is refused by the field)."""
+        for argument in field.arguments or ():
+            if argument.name.value != "ids":
+                continue
+            value = argument.value
+            if isinstance(value, VariableNode):
+                found = self.variables.get(value.name.value)
+                count = len(found) if isinstance(found, list) else 1
+            elif isinstance(value, ListValueNode):
+                count = len(value.values)
+            else:
+                count = 1  # a single id stands for a list of one
+            return min(max(count, 1), MAX_NODES)
+        return 1
+
     def _page_size(self, field: FieldNode) -> int:
         """The page the field asks for, as far as a page can go: a larger one
-        is refused by the field itself, with its own message."""
+        is refused by the field itself, with its own message. `first` or
+        `last`, whichever is given (null or an unset variable is not); the
+        larger if both are (the field refuses that too); 50 if neither."""
+        asked: list[int] = []
         for argument in field.arguments or ():
             if argument.name.value not in ("first", "last"):
                 continue
             value = argument.value
             if isinstance(value, VariableNode):
                 found = self.variables.get(value.name.value)
-                asked = found if isinstance(found, int) else DEFAULT_PAGE_SIZE
+                if isinstance(found, int):
+                    asked.append(found)
             elif isinstance(value, IntValueNode):
-                asked = int(value.value)
-            else:
-                asked = DEFAULT_PAGE_SIZE
-            return min(max(asked, 0), MAX_PAGE_SIZE)
-        return DEFAULT_PAGE_SIZE
+                asked.append(int(value.value))
+        return min(max(max(asked, default=DEFAULT_PAGE_SIZE), 0), MAX_PAGE_SIZE)
 
 
 Parent = GraphQLObjectType | GraphQLInterfaceType

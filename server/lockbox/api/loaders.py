@@ -13,8 +13,17 @@ from typing import Protocol, TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from lockbox.domain.cursors import Window, dense_span
 from lockbox.store import queries as store
-from lockbox.store.models import AccessRequest, Principal, SupportTicket, Tenant
+from lockbox.store.models import (
+    AccessRequest,
+    ActivityEvent,
+    Decision,
+    Principal,
+    RequestApproval,
+    SupportTicket,
+    Tenant,
+)
 
 
 class _HasId(Protocol):
@@ -34,9 +43,47 @@ def _by_id(
     return load
 
 
+# One request's activity along one walk: (request id, how many events the
+# request had when it was read, the walk).
+ActivityKey = tuple[uuid.UUID, int, Window]
+
+
+async def _activity_pages(keys: list[ActivityKey]) -> list[list[ActivityEvent]]:
+    """The activity pages of every request of a list in one statement. A
+    request's events are numbered 1, 2, 3... without gaps (the gate gives a
+    rolled-back number back), so a page is a range of numbers."""
+    spans = {key: dense_span(key[2], key[1]) for key in set(keys)}
+    wanted = [(key[0], low, high) for key, (low, high) in spans.items() if low <= high]
+    events: dict[tuple[uuid.UUID, int], ActivityEvent] = {
+        (row.request_id, row.seq): row for row in await store.activity_spans(wanted)
+    }
+    pages: list[list[ActivityEvent]] = []
+    for key in keys:
+        low, high = spans[key]
+        numbers = range(high, low - 1, -1) if key[2].backward else range(low, high + 1)
+        pages.append([events[key[0], n] for n in numbers if (key[0], n) in events])
+    return pages
+
+
+async def _decisions(keys: list[uuid.UUID]) -> list[list[Decision]]:
+    """The decisions on every request of a list in one statement, oldest first."""
+    found: dict[uuid.UUID, list[Decision]] = {key: [] for key in keys}
+    for row in await store.decisions_of_requests(list(found)):
+        found[row.request_id].append(row)
+    return [found[key] for key in keys]
+
+
+async def _approvals(keys: list[uuid.UUID]) -> list[list[RequestApproval]]:
+    """The approvals of every request of a list in one statement, oldest first."""
+    found: dict[uuid.UUID, list[RequestApproval]] = {key: [] for key in keys}
+    for row in await store.approvals_of(list(found)):
+        found[row.request_id].append(row)
+    return [found[key] for key in keys]
+
+
 class Loaders:
     """Made on first use: most WebSocket connections never load a relation,
-    and thousands of idle dashboards should not each carry four loaders."""
+    and thousands of idle dashboards should not each carry the loaders."""
 
     @cached_property
     def tenant(self) -> DataLoader[uuid.UUID, Tenant | None]:
@@ -53,6 +100,22 @@ class Loaders:
     @cached_property
     def request(self) -> DataLoader[uuid.UUID, AccessRequest | None]:
         return DataLoader(_by_id(store.get_requests), cache=False)
+
+    @cached_property
+    def activity(self) -> DataLoader[ActivityKey, list[ActivityEvent]]:
+        """`load((request.id, request.activity_seq, window))`: the request's
+        events along the walk, in walk order."""
+        return DataLoader(_activity_pages, cache=False)
+
+    @cached_property
+    def decisions(self) -> DataLoader[uuid.UUID, list[Decision]]:
+        """`load(request.id)`: the request's decisions, oldest first."""
+        return DataLoader(_decisions, cache=False)
+
+    @cached_property
+    def approvals(self) -> DataLoader[uuid.UUID, list[RequestApproval]]:
+        """`load(request.id)`: the request's approvals, oldest first."""
+        return DataLoader(_approvals, cache=False)
 
     async def tenant_of(self, key: uuid.UUID) -> Tenant:
         return _present(await self.tenant.load(key), "tenant", key)

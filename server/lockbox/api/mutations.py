@@ -31,6 +31,8 @@ OWN_ENGINEER = "the request's own engineer"
 DECIDERS = (Role.TENANT_ADMIN, Role.APPROVER)
 DECIDER = "a decider of the request: an admin of its tenant, or an approver covering it"
 TENANT_ADMIN = (Role.TENANT_ADMIN,)
+SUPPORT_MANAGER = (Role.SUPPORT_MANAGER,)
+PROVIDER = "a support manager other than the request's engineer, while it awaits the provider"
 
 
 async def _transition(
@@ -55,6 +57,7 @@ class Mutation:
             resources=input.resources,
             justification=input.justification,
             duration_seconds=input.duration_seconds,
+            emergency=bool(input.emergency),
         )
         return AccessRequestType(row=row)
 
@@ -71,12 +74,69 @@ class Mutation:
     @mutation(
         roles=DECIDERS,
         who=DECIDER,
-        description="Approve a pending request; the access window opens.",
+        description=(
+            "Approve a pending request, granting less than asked if given a shorter "
+            "durationSeconds or narrower resources; the approval completing the tenant's "
+            "quorum (requiredApprovals, from distinct deciders) opens the access window."
+        ),
     )
     async def approve_request(
+        self,
+        info: LockboxInfo,
+        id: strawberry.ID,
+        reason: str | None = None,
+        duration_seconds: int | None = None,
+        resources: list[str] | None = None,
+    ) -> AccessRequestType:
+        actor = await info.context.actor()
+        row = await request_service.approve(
+            info.context.deps,
+            actor,
+            id,
+            reason,
+            duration_seconds=duration_seconds,
+            resources=resources,
+        )
+        return AccessRequestType(row=row)
+
+    @mutation(
+        roles=DECIDERS,
+        who=DECIDER,
+        description=(
+            "Review emergency (break-glass) access; not accepted, it is also revoked while "
+            "its window is open."
+        ),
+    )
+    async def review_emergency_access(
+        self, info: LockboxInfo, id: strawberry.ID, accepted: bool, note: str | None = None
+    ) -> AccessRequestType:
+        actor = await info.context.actor()
+        row = await request_service.review_emergency(
+            info.context.deps, actor, id, accepted=accepted, note=note
+        )
+        return AccessRequestType(row=row)
+
+    @mutation(
+        roles=SUPPORT_MANAGER,
+        who=PROVIDER,
+        description="The provider's approval: the request goes to the customer (PENDING).",
+    )
+    async def provider_approve_request(
         self, info: LockboxInfo, id: strawberry.ID, reason: str | None = None
     ) -> AccessRequestType:
-        return await _transition(info, id, Action.APPROVE, reason)
+        actor = await info.context.actor()
+        row = await request_service.provider_approve(info.context.deps, actor, id, reason)
+        return AccessRequestType(row=row)
+
+    @mutation(
+        roles=SUPPORT_MANAGER,
+        who=PROVIDER,
+        description="The provider's denial: DENIED, and the customer never sees the request.",
+    )
+    async def provider_deny_request(
+        self, info: LockboxInfo, id: strawberry.ID, reason: str | None = None
+    ) -> AccessRequestType:
+        return await _transition(info, id, Action.PROVIDER_DENY, reason)
 
     @mutation(roles=DECIDERS, who=DECIDER, description="Deny a pending request.")
     async def deny_request(
@@ -134,6 +194,9 @@ class Mutation:
             default_access_seconds=input.default_access_seconds,
             max_access_seconds=input.max_access_seconds,
             notification_emails=input.notification_emails,
+            required_approvals=input.required_approvals,
+            allow_emergency_access=input.allow_emergency_access,
+            emergency_max_seconds=input.emergency_max_seconds,
         )
         return TenantType(row=row)
 

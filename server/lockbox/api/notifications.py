@@ -3,7 +3,6 @@ enums and its cursor. The query field itself is in api.queries."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -31,12 +30,10 @@ def described(attribute: str, description: str) -> Any:
     return strawberry.field(resolver=resolve, description=description)
 
 
-def notification_cursor(row: models.Notification) -> str:
-    return cursors.encode_keyset(NOTIFICATION, row.created_at, row.id)
-
-
-def parse_notification_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    return cursors.decode_keyset(NOTIFICATION, cursor)
+# The log runs newest first by (created_at, id).
+NOTIFICATIONS: cursors.TimeKeyset[LoggedNotification] = cursors.TimeKeyset(
+    NOTIFICATION, lambda logged: (logged.row.created_at, logged.row.id)
+)
 
 
 def _webhook_id(root: NotificationType) -> strawberry.ID | None:

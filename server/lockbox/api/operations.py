@@ -15,21 +15,34 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from contextvars import ContextVar
 from typing import Any
 
-from graphql import DocumentNode, FieldNode, OperationDefinitionNode, execute_sync, print_ast
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute_sync,
+    get_operation_ast,
+    parse,
+    print_ast,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
-from lockbox.api.context import Context
-from lockbox.api.errors import MASKED_ERROR
+from lockbox.api.context import Context, begin_operation
+from lockbox.api.errors import masked_error
 from lockbox.api.types import ActivityEventType, LockboxInfo
 from lockbox.domain.errors import LockboxError
+from lockbox.observability import logs
 from lockbox.realtime.direct import DirectDelivery
 from lockbox.store.models import ActivityEvent
 
@@ -129,7 +142,54 @@ def malformed(message: object, start: str, stop: str) -> str | None:
     return None
 
 
+def _is_request_error(result: object, query: str, operation_name: str | None) -> bool:
+    """The result of a query or mutation that never ran: no data, and errors
+    about the request itself, none at a path (a variable that does not
+    coerce). HTTP answers it as a request error (4xx); the sockets answer it
+    with an `error` frame, as a document that fails validation, instead of a
+    `next`/`data` frame. (strawberry yields a subscription's refusals, and
+    a refusing limit's, as PreExecutionError already.)"""
+    if not (
+        isinstance(result, ExecutionResult)
+        and not isinstance(result, PreExecutionError)
+        and result.data is None
+        and result.errors
+        and all(error.path is None for error in result.errors)
+    ):
+        return False
+    # A subscription's first result may also be its last, an error once it
+    # has run (a revoked token) when the feed wrote its events to the socket
+    # itself: an event, not a refusal. Parsed again only on this rare path.
+    try:
+        operation = get_operation_ast(parse(query), operation_name)
+    except GraphQLError:
+        return True
+    return operation is None or operation.operation != OperationType.SUBSCRIPTION
+
+
+async def _request_errors_first(
+    results: AsyncIterator[Any], query: str, operation_name: str | None
+) -> AsyncGenerator[Any, None]:
+    first = True
+    async for result in results:
+        if first and _is_request_error(result, query, operation_name):
+            result = PreExecutionError(
+                data=None, errors=result.errors, extensions=result.extensions
+            )
+        first = False
+        yield result
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    @staticmethod
+    def _get_pre_execution_close_reason(error: Any) -> str | None:
+        """Never close for a bad document: the stock handler closed the whole
+        socket (4400) for a syntax error or an unknown operationName, ending
+        every other operation a client multiplexes on it, and the reason had
+        no code. Such a document gets its `error` frame with a code, as a
+        validation error does (GRAPHQL_PARSE_FAILED, BAD_USER_INPUT)."""
+        return None
+
     async def handle_message(self, message: Any) -> None:
         why = malformed(message, "subscribe", "complete")
         if why is not None:
@@ -161,6 +221,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        begin_operation()
+        logs.start_operation()  # its own request id, in its log lines and errors
         CURRENT_OPERATION.set(
             OperationChannel(
                 operation_id=operation.id,
@@ -170,6 +232,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             )
         )
         await super().run_operation(operation)
+
+    async def _send_result_stream(
+        self, operation: Operation[Context, None], result_source: Any
+    ) -> None:
+        refusals_first = _request_errors_first(
+            result_source, operation.query, operation.operation_name
+        )
+        async with aclosing(refusals_first) as results:
+            await super()._send_result_stream(operation, results)
 
 
 # Close code for a second connection_init (contract section 10; the same as
@@ -181,19 +252,36 @@ REINITIALISED = TOO_MANY
 INIT_TIMEOUT = 4408
 
 
+# What a client may send on the legacy protocol (subscriptions-transport-ws).
+LEGACY_CLIENT_MESSAGES = ("connection_init", "start", "stop", "connection_terminate")
+
+# Close code for an operation started before connection_init (as graphql-transport-ws).
+UNAUTHORIZED = 4401
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy protocol, which has no close codes of its own: whatever a
+    client gets wrong is answered with an `error` frame with a code (the stock
+    handler ignored frames that are not JSON objects and messages of unknown
+    types, and refused queries and mutations)."""
+
     async def handle_message(self, message: Any) -> None:
         why = malformed(message, "start", "stop")
+        if why is None and message["type"] not in LEGACY_CLIENT_MESSAGES:
+            why = f"unknown message type {message['type'][:40]!r}"
         if why is not None:
-            error: dict[str, Any] = {
-                "type": "error",
-                "payload": {"message": why, "extensions": {"code": "BAD_USER_INPUT"}},
-            }
-            if isinstance(message, dict) and isinstance(message.get("id"), str):
-                error["id"] = message["id"]
-            await self.send_message(error)  # type: ignore[arg-type]
+            await self._send_error(message, why, "BAD_USER_INPUT")
             return
         await super().handle_message(message)
+
+    async def _send_error(self, message: Any, why: str, code: str) -> None:
+        error: dict[str, Any] = {
+            "type": "error",
+            "payload": {"message": why, "extensions": {"code": code}},
+        }
+        if isinstance(message, dict) and isinstance(message.get("id"), str):
+            error["id"] = message["id"]
+        await self.send_message(error)  # type: ignore[arg-type]
 
     async def handle(self) -> None:
         # The legacy protocol has no init timeout of its own: a socket that
@@ -232,6 +320,20 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 code=REINITIALISED, reason="Too many initialisation requests"
             )
             return
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            # The stock refusal said nothing (connection_error with no payload).
+            await self.send_message(
+                {
+                    "type": "connection_error",
+                    "payload": {
+                        "message": "the connection_init payload must be an object",
+                        "extensions": {"code": "BAD_USER_INPUT"},
+                    },
+                }
+            )
+            await self.websocket.close(code=BAD_MESSAGE, reason="Invalid connection init payload")
+            return
         try:
             await super().handle_connection_init(message)
         except SocketRefused as refusal:
@@ -239,8 +341,14 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=refusal.code, reason=refusal.reason)
 
     async def handle_start(self, message: Any) -> None:
-        """Over LOCKBOX_WS_MAX_SUBSCRIPTIONS: an error frame with a code (the
-        stock one has none). A restarted id replaces its operation: no check."""
+        """Before connection_init: UNAUTHENTICATED, then the socket is closed
+        (the stock handler closed it with no word). Over
+        LOCKBOX_WS_MAX_SUBSCRIPTIONS: an error frame with a code (the stock one
+        has none). A restarted id replaces its operation, as the protocol has it."""
+        if not self.connection_acknowledged:
+            await self._send_error(message, "send connection_init first", "UNAUTHENTICATED")
+            await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized")
+            return
         limit = self.max_subscriptions_per_connection
         if (
             limit is not None
@@ -253,6 +361,14 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             return
         await super().handle_start(message)
 
+    async def handle_stop(self, message: Any) -> None:
+        """A stop is confirmed with `complete` (the stock handler confirmed it
+        only for an operation still running; an unknown id got silence)."""
+        if message["id"] in self.tasks:
+            await super().handle_stop(message)  # its task sends the complete
+        else:
+            await self.send_message({"type": "complete", "id": message["id"]})
+
     async def handle_async_results(
         self,
         operation_id: str,
@@ -260,6 +376,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
+        """Any operation, as the protocol allows: a query or mutation is one
+        `data` then `complete`, a subscription a `data` per event. The stock
+        handler ran subscriptions only (`schema.subscribe`); the rest of its
+        bookkeeping is kept as it was."""
+        begin_operation()
+        logs.start_operation()  # its own request id, in its log lines and errors
         CURRENT_OPERATION.set(
             OperationChannel(
                 operation_id=operation_id,
@@ -268,7 +390,42 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 is_open=lambda: operation_id in self.tasks,
             )
         )
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        try:
+            results = await self.schema.stream(
+                query=query,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=self.context,
+                root_value=self.root_value,
+            )
+            self.subscriptions[operation_id] = results
+            first = True
+            async for result in results:
+                refused = isinstance(result, PreExecutionError) or _is_request_error(
+                    result, query, operation_name
+                )
+                if first and refused:
+                    assert isinstance(result, ExecutionResult) and result.errors
+                    # The protocol's `error` carries one error: the first.
+                    error = result.errors[0].formatted
+                    await self.send_message({"type": "error", "id": operation_id, "payload": error})
+                    return
+                if not isinstance(result, ExecutionResult):
+                    # Incremental delivery (@defer, @stream) has no frame here.
+                    await self._send_error(
+                        {"id": operation_id},
+                        "incremental delivery is not supported over graphql-ws",
+                        "BAD_USER_INPUT",
+                    )
+                    return
+                await self.send_data_message(result, operation_id)
+                first = False
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:  # stopped, or the socket closed
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
 
 
 def _leaf_only(operation: OperationDefinitionNode) -> bool:
@@ -302,9 +459,17 @@ def direct_delivery(info: LockboxInfo) -> DirectDelivery | None:
             variable_values=variables,
         )
         if result.errors:
+            # Rendered once for many subscribers, in the feed's task: an id
+            # of its own, in the log line and in the error each of them gets.
+            request_id = logs.new_request_id()
             for error in result.errors:
-                log.error("rendering activity event %s failed: %s", event.id, error)
-            return json.dumps({"data": None, "errors": [MASKED_ERROR]})
+                log.error(
+                    "rendering activity event %s failed: %s",
+                    event.id,
+                    error,
+                    extra={"request_id": request_id},
+                )
+            return json.dumps({"data": None, "errors": [masked_error(request_id)]})
         return json.dumps({"data": result.data})
 
     # Interned: thousands of identical subscriptions share one key.

@@ -37,6 +37,10 @@ class SocketCount:
     def open(self, key: str) -> int:
         return self._open.get(key, 0)
 
+    def total(self) -> int:
+        """Open sockets over every key (read by /metrics, not on any hot path)."""
+        return sum(self._open.values())
+
 
 @dataclass
 class SocketLimits:

@@ -19,11 +19,18 @@ NodeT = TypeVar("NodeT")
 
 
 async def _wrapped(
-    rows: AsyncGenerator[RowT, None], wrap: Callable[[RowT], NodeT]
+    rows: AsyncGenerator[RowT, None], wrap: Callable[[RowT], NodeT], info: LockboxInfo
 ) -> AsyncGenerator[NodeT, None]:
-    async with aclosing(rows):
-        async for row in rows:
-            yield wrap(row)
+    metrics = info.context.deps.metrics  # counts running subscriptions, when on
+    if metrics is not None:
+        metrics.subscription_started(info.field_name)
+    try:
+        async with aclosing(rows):
+            async for row in rows:
+                yield wrap(row)
+    finally:
+        if metrics is not None:
+            metrics.subscription_ended(info.field_name)
 
 
 @strawberry.type
@@ -46,7 +53,7 @@ class Subscription:
             position,
             direct=direct_delivery(info),
         )
-        return _wrapped(rows, lambda row: ActivityEventType(row=row))
+        return _wrapped(rows, lambda row: ActivityEventType(row=row), info)
 
     @strawberry.subscription(description="Requests the caller sees, each time one changes.")
     async def access_request_updates(
@@ -55,5 +62,7 @@ class Subscription:
         actor = await info.context.actor()
         rows = streams.request_updates(info.context.deps, actor, info.context.still_authenticated)
         return _wrapped(
-            rows, lambda change: AccessRequestType(row=change.request, stored_status=change.status)
+            rows,
+            lambda change: AccessRequestType(row=change.request, stored_status=change.status),
+            info,
         )

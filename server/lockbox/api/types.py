@@ -4,18 +4,21 @@ through the batch loaders in the context."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from lockbox.api.context import Context
 from lockbox.domain import cursors, policy
 from lockbox.domain.lifecycle import Status, effective_status
+from lockbox.domain.nodes import Numbered, numbered_id
 from lockbox.domain.policy import Role as DomainRole
-from lockbox.services import requests as request_service
+from lockbox.services import evidence as evidence_service
 from lockbox.services import tenants as tenant_service
 from lockbox.store import models
 
@@ -24,11 +27,24 @@ AccessRequestStatus = strawberry.enum(Status, name="AccessRequestStatus")
 
 LockboxInfo = Info[Context, None]
 NodeT = TypeVar("NodeT")
+RowT = TypeVar("RowT")
+
+
+@strawberry.interface(
+    name="Node",
+    description=(
+        "An object with an id unique across types (a UUID); `node` and `nodes` fetch it again."
+    ),
+)
+class Node:
+    id: strawberry.ID
 
 
 @strawberry.type
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
     end_cursor: str | None
 
 
@@ -44,13 +60,59 @@ class Connection(Generic[NodeT]):
     page_info: PageInfo
 
 
-def connection(nodes: list[NodeT], cursors_: list[str], limit: int) -> Connection[NodeT]:
-    """A page from up to limit + 1 items: the extra one only says there is more."""
-    edges = [Edge(cursor=c, node=n) for n, c in zip(nodes[:limit], cursors_[:limit], strict=True)]
+def _given(info: LockboxInfo, argument: str) -> bool:
+    """Whether the client gave `argument` a value, rather than leaving it to
+    its default (an unset variable or null counts as not given)."""
+    fields = info.selected_fields
+    return (
+        bool(fields)
+        and isinstance(fields[0], SelectedField)
+        and fields[0].arguments.get(argument) is not None
+    )
+
+
+async def paginate(
+    info: LockboxInfo,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    keyset: cursors.Keyset[RowT],
+    fetch: Callable[[cursors.Window], Awaitable[Sequence[RowT]]],
+    node: Callable[[RowT], NodeT],
+) -> Connection[NodeT]:
+    """Every connection's page (Relay's cursor connections).
+
+    `first`/`after`/`last`/`before` are the field's arguments as received
+    (`first` may carry its schema default of 50: it counts only when the
+    client gave it). `keyset` says how the list is ordered and reads and
+    writes its cursors; `fetch(window)` returns the rows along one walk of
+    the list (domain.cursors.Window: bounds, direction, limit), in walk
+    order, applying the caller's visibility; `node` wraps a row.
+    """
+    plan = cursors.plan(
+        keyset,
+        first=first if _given(info, "first") else None,
+        after=after,
+        last=last,
+        before=before,
+    )
+    rows = list(await fetch(plan.window()))
+    more = len(rows) > plan.size
+    rows = rows[: plan.size]
+    if plan.backward:
+        rows.reverse()
+    probe = plan.probe()
+    # Whether anything lies on the other side of the starting cursor.
+    beyond = probe is not None and bool(await fetch(probe))
+    edges = [Edge(cursor=keyset.cursor(row), node=node(row)) for row in rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=len(nodes) > limit,
+            has_next_page=beyond if plan.backward else more,
+            has_previous_page=more if plan.backward else beyond,
+            start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
@@ -66,6 +128,15 @@ class LockboxSettings:
             "Addresses that receive the deciders' mails but cannot decide. Only the "
             "tenant's TENANT_ADMINs read them; for every other caller the list is empty."
         )
+    )
+    required_approvals: int = strawberry.field(
+        description="Approvals from distinct deciders a new request needs (1 to 5)."
+    )
+    allow_emergency_access: bool = strawberry.field(
+        description="Whether engineers may use emergency (break-glass) access."
+    )
+    emergency_max_seconds: int = strawberry.field(
+        description="The longest emergency access window, in seconds (60 to 14,400)."
     )
 
 
@@ -87,8 +158,17 @@ def identifier() -> Any:
     return strawberry.field(resolver=resolve)
 
 
+def numbered_identifier(kind: Numbered) -> Any:
+    """A numbered row's id: a UUID naming its table and row (domain.nodes)."""
+
+    def resolve(root: Any) -> strawberry.ID:
+        return strawberry.ID(str(numbered_id(kind, root.row.id)))
+
+    return strawberry.field(resolver=resolve)
+
+
 @strawberry.type(name="Tenant")
-class TenantType:
+class TenantType(Node):
     row: strawberry.Private[models.Tenant]
     id: strawberry.ID = identifier()
     name: str = stored("name")
@@ -103,11 +183,14 @@ class TenantType:
             default_access_seconds=seen.default_access_seconds,
             max_access_seconds=seen.max_access_seconds,
             notification_emails=list(seen.notification_emails),
+            required_approvals=seen.required_approvals,
+            allow_emergency_access=seen.allow_emergency_access,
+            emergency_max_seconds=seen.emergency_max_seconds,
         )
 
 
 @strawberry.type(name="Principal")
-class PrincipalType:
+class PrincipalType(Node):
     row: strawberry.Private[models.Principal]
     id: strawberry.ID = identifier()
     name: str = stored("name")
@@ -132,7 +215,7 @@ class PrincipalType:
 
 
 @strawberry.type(name="SupportTicket")
-class SupportTicketType:
+class SupportTicketType(Node):
     row: strawberry.Private[models.SupportTicket]
     id: strawberry.ID = identifier()
     title: str = stored("title")
@@ -148,21 +231,27 @@ REQUEST = "request"
 AUDIT = "audit"
 
 
-def request_cursor(row: models.AccessRequest) -> str:
-    return cursors.encode_keyset(REQUEST, row.created_at, row.id)
-
-
-def parse_request_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    return cursors.decode_keyset(REQUEST, cursor)
+# How each list is ordered, as its cursors say (see `paginate`).
+REQUESTS: cursors.TimeKeyset[models.AccessRequest] = cursors.TimeKeyset(
+    REQUEST, lambda row: (row.created_at, row.id)
+)
+ACTIVITY_EVENTS: cursors.SeqKeyset[models.ActivityEvent] = cursors.SeqKeyset(
+    ACTIVITY, lambda row: row.seq
+)
+AUDIT_EVENTS: cursors.SeqKeyset[models.AuditEvent] = cursors.SeqKeyset(AUDIT, lambda row: row.seq)
 
 
 @strawberry.type(name="AccessRequest")
-class AccessRequestType:
+class AccessRequestType(Node):
     row: strawberry.Private[models.AccessRequest]
     # The status one announced change led to (accessRequestUpdates), where it
     # differs from the row's latest; None: the row's own.
     stored_status: strawberry.Private[Status | None] = None
     id: strawberry.ID = identifier()
+
+    @staticmethod
+    def of(row: models.AccessRequest) -> AccessRequestType:
+        return AccessRequestType(row=row)
 
     @strawberry.field
     async def tenant(self, info: LockboxInfo) -> TenantType:
@@ -199,31 +288,79 @@ class AccessRequestType:
     decision_reason: str | None = stored("decision_reason")
     access_starts_at: datetime | None = stored("access_starts_at")
     access_ends_at: datetime | None = stored("access_ends_at")
+    required_approvals: int = strawberry.field(
+        resolver=lambda root: root.row.required_approvals,
+        description="Approvals the request needs: the tenant's setting when it was made.",
+    )
+
+    @strawberry.field(description="The approvals given so far, oldest first.")
+    async def approvals(self, info: LockboxInfo) -> list[ApprovalType]:
+        rows = await info.context.loaders.approvals.load(self.row.id)
+        return [ApprovalType(row=r) for r in rows]
+
+    granted_resources: list[str] | None = strawberry.field(
+        resolver=lambda root: root.row.granted_resources,
+        description=(
+            "What the approval granted (the gate checks these): the resources, or "
+            "narrower ones where an approver narrowed them. Null until approved."
+        ),
+    )
+    emergency: bool = stored("emergency")
+
+    @strawberry.field(description="A decider's review of emergency access; null until reviewed.")
+    def emergency_review(self) -> EmergencyReviewType | None:
+        if self.row.emergency_reviewed_at is None or self.row.emergency_reviewed_by_id is None:
+            return None
+        return EmergencyReviewType(
+            reviewer_id=self.row.emergency_reviewed_by_id,
+            at=self.row.emergency_reviewed_at,
+            accepted=bool(self.row.emergency_review_accepted),
+            note=self.row.emergency_review_note,
+        )
+
+    @strawberry.field(
+        description="Every decision on the request, oldest first, each signed with "
+        "LOCKBOX_SIGNING_KEY when one is configured (GET /.well-known/lockbox-signing-key)."
+    )
+    async def decisions(self, info: LockboxInfo) -> list[SignedDecisionType]:
+        rows = await info.context.loaders.decisions.load(self.row.id)
+        return [SignedDecisionType(row=r) for r in rows]
 
     @strawberry.field
     async def activity(
-        self, info: LockboxInfo, first: int | None = 50, after: str | None = None
+        self,
+        info: LockboxInfo,
+        first: int | None = 50,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ActivityEventType]:
-        limit = cursors.page_size(first)
-        rows = await request_service.activity_page(
-            self.row, cursors.decode_int(ACTIVITY, after), limit + 1
+        # Through the loader: the pages of every request of a list in one statement.
+        request, load = self.row, info.context.loaders.activity.load
+        return await paginate(
+            info,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            keyset=ACTIVITY_EVENTS,
+            fetch=lambda window: load((request.id, request.activity_seq, window)),
+            node=ActivityEventType.of,
         )
-        nodes = [ActivityEventType(row=r) for r in rows]
-        return connection(nodes, [activity_cursor(r) for r in rows], limit)
-
-
-def activity_cursor(row: models.ActivityEvent) -> str:
-    return cursors.encode_int(ACTIVITY, row.seq)
 
 
 @strawberry.type(name="ActivityEvent")
-class ActivityEventType:
+class ActivityEventType(Node):
     row: strawberry.Private[models.ActivityEvent]
-    id: strawberry.ID = identifier()
+    id: strawberry.ID = numbered_identifier(Numbered.ACTIVITY)
+
+    @staticmethod
+    def of(row: models.ActivityEvent) -> ActivityEventType:
+        return ActivityEventType(row=row)
 
     @strawberry.field
     def cursor(self) -> str:
-        return activity_cursor(self.row)
+        return ACTIVITY_EVENTS.cursor(self.row)
 
     at: datetime = stored("at")
 
@@ -248,6 +385,71 @@ class ActivityEventType:
         detail: JSON | None = self.row.detail
         return detail
 
+    hash: str | None = strawberry.field(
+        resolver=lambda root: root.row.hash,
+        description="This event's link in its request's activity hash chain "
+        "(null on events written before activity was chained).",
+    )
+    prev_hash: str | None = stored("prev_hash")
+
+
+@strawberry.type(name="SignedDecision")
+class SignedDecisionType:
+    row: strawberry.Private[models.Decision]
+    action: str = stored("action")
+
+    @strawberry.field
+    async def decider(self, info: LockboxInfo) -> PrincipalType:
+        return PrincipalType(row=await info.context.loaders.principal_of(self.row.decider_id))
+
+    at: datetime = stored("at")
+
+    @strawberry.field(description="What was decided, exactly as signed.")
+    def payload(self) -> JSON:
+        value: JSON = evidence_service.payload_of(self.row)
+        return value
+
+    signature: str | None = strawberry.field(
+        resolver=lambda root: root.row.signature,
+        description="Standard base64 Ed25519 signature over the UTF-8 bytes of the "
+        "canonical JSON of `payload` (sorted keys, `,` `:` separators, no ASCII "
+        "escaping); null when no signing key was configured.",
+    )
+    key_id: str | None = stored("key_id")
+
+
+@strawberry.type(name="Approval")
+class ApprovalType:
+    row: strawberry.Private[models.RequestApproval]
+
+    @strawberry.field
+    async def approver(self, info: LockboxInfo) -> PrincipalType:
+        return PrincipalType(row=await info.context.loaders.principal_of(self.row.approver_id))
+
+    at: datetime = stored("at")
+    reason: str | None = stored("reason")
+    duration_seconds: int | None = strawberry.field(
+        resolver=lambda root: root.row.duration_seconds,
+        description="The duration this approver granted, when shorter than asked.",
+    )
+    resources: list[str] | None = strawberry.field(
+        resolver=lambda root: root.row.resources,
+        description="The resources this approver granted, when narrower than before.",
+    )
+
+
+@strawberry.type(name="EmergencyReview")
+class EmergencyReviewType:
+    reviewer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def reviewer(self, info: LockboxInfo) -> PrincipalType:
+        return PrincipalType(row=await info.context.loaders.principal_of(self.reviewer_id))
+
+    at: datetime
+    accepted: bool
+    note: str | None
+
 
 @strawberry.type
 class AccessDecision:
@@ -256,14 +458,15 @@ class AccessDecision:
     event: ActivityEventType
 
 
-def audit_cursor(row: models.AuditEvent) -> str:
-    return cursors.encode_int(AUDIT, row.seq)
-
-
 @strawberry.type(name="AuditEvent")
-class AuditEventType:
+class AuditEventType(Node):
     row: strawberry.Private[models.AuditEvent]
-    id: strawberry.ID = identifier()
+    id: strawberry.ID = numbered_identifier(Numbered.AUDIT)
+
+    @staticmethod
+    def of(row: models.AuditEvent) -> AuditEventType:
+        return AuditEventType(row=row)
+
     seq: int = stored("seq")
     at: datetime = stored("at")
     action: str = stored("action")
@@ -282,3 +485,20 @@ class AuditEventType:
     detail: JSON | None = stored("detail")
     hash: str = stored("hash")
     prev_hash: str | None = stored("prev_hash")
+
+
+def as_node(row: object) -> Node | None:
+    """The GraphQL object for a row `services.nodes.find` returned."""
+    if isinstance(row, models.AccessRequest):
+        return AccessRequestType(row=row)
+    if isinstance(row, models.ActivityEvent):
+        return ActivityEventType(row=row)
+    if isinstance(row, models.AuditEvent):
+        return AuditEventType(row=row)
+    if isinstance(row, models.Principal):
+        return PrincipalType(row=row)
+    if isinstance(row, models.SupportTicket):
+        return SupportTicketType(row=row)
+    if isinstance(row, models.Tenant):
+        return TenantType(row=row)
+    return None

@@ -4,20 +4,22 @@ and `main`, which turns every expected failure into one line on stderr."""
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from typing import Any, NoReturn
 
-from lockbox.cli import admin, audit, server
+from lockbox.cli import admin, audit, keys, server
 from lockbox.cli.common import CliError, Command
 from lockbox.domain.errors import LockboxError
 from lockbox.domain.policy import Role
+from lockbox.observability import logs
 from lockbox.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("LOCKBOX_LOG_LEVEL", "WARNING").upper())
+    try:  # LOCKBOX_LOG_LEVEL, LOCKBOX_LOG_FORMAT (text or json)
+        logs.configure_from_env()
+    except ValueError as exc:
+        fail(str(exc), 2)
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env().with_overrides(
@@ -93,6 +95,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="heads as 'audit head --json' wrote them: each chain must still reach its "
         "recorded head with the same hash",
     )
+    verify.add_argument(
+        "--public-key",
+        metavar="PATH",
+        help="check every decision's signature with this Ed25519 public key (PEM, as "
+        "GET /.well-known/lockbox-signing-key serves it)",
+    )
+    export = _command(
+        audit_verbs,
+        "export",
+        "stream every audit event in chain order to stdout, each with the fields its "
+        "hash covers (re-verifiable offline: docs/verify-export.md)",
+        audit.export,
+    )
+    _database_flag(export)
+    export.add_argument("--tenant", help="only this tenant (id or name)")
+    export.add_argument(
+        "--since", metavar="T", help="events at or after T (ISO 8601; UTC if naive)"
+    )
+    export.add_argument("--until", metavar="T", help="events before T (ISO 8601; UTC if naive)")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    report = _command(
+        audit_verbs,
+        "report",
+        "print one request's evidence (decisions, activity, audit events, problems) as JSON",
+        audit.report,
+    )
+    _database_flag(report)
+    report.add_argument("request_id", metavar="REQUEST-ID")
+    report.add_argument(
+        "--public-key", metavar="PATH", help="check signatures with this public key (PEM)"
+    )
     head = _command(
         audit_verbs,
         "head",
@@ -102,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     _database_flag(head)
     head.add_argument("--tenant", help="only this tenant (id or name)")
     head.add_argument("--json", action="store_true", help="print one JSON list")
+
+    key_verbs = _group(sub, "keys", "the Ed25519 key that signs decisions", "VERB")
+    generate = _command(
+        key_verbs,
+        "generate",
+        "write a new Ed25519 private key (PEM, mode 0600) for LOCKBOX_SIGNING_KEY",
+        keys.generate,
+    )
+    generate.add_argument("path", metavar="PATH")
 
     _command(sub, "export-schema", "print the GraphQL schema (SDL)", server.export_schema)
     return parser

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import shutil
 import signal
 import sys
@@ -34,9 +35,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(with_database(settings.database_url, _nothing, migrate=True))
     app = create_app(settings)
     if not settings.smtp_url:
-        print("lockbox: LOCKBOX_SMTP_URL is not set: no mail will be sent", file=sys.stderr)
+        # Logged, so that it is a JSON line too with LOCKBOX_LOG_FORMAT=json.
+        logging.getLogger("lockbox").warning("LOCKBOX_SMTP_URL is not set: no mail will be sent")
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", **uvicorn_options(settings)
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        # Through the handler `lockbox` installed (LOCKBOX_LOG_FORMAT), not uvicorn's own.
+        log_config=None,
+        **uvicorn_options(settings),
     )
 
 
@@ -100,7 +108,9 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
             database_url=url, broker_url="memory://", smtp_url=sink.url
         )
         world = await with_database(
-            url, lambda: demo_world.seed(Deps(audit_key=settings.audit_key_bytes)), migrate=True
+            url,
+            lambda: demo_world.seed_tour(Deps(audit_key=settings.audit_key_bytes)),
+            migrate=True,
         )
         app = create_app(
             settings, workers=[lambda deps: simulate(deps, world, tick_seconds=args.tick)]
@@ -111,6 +121,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",
+                log_config=None,  # through the handler `lockbox` installed
                 **uvicorn_options(settings),
             )
         )
@@ -140,5 +151,7 @@ def _demo_banner(base: str, url: str, world: dict[str, Any], mail_folder: Path) 
         f"Tokens (send as 'Authorization: Bearer <token>'):\n{tokens}\n\n"
         f"engineer-alice is at work: her northwind requests are approved at once\n"
         f"(lockbox is off there); approve her contoso request to watch it move.\n"
+        f"Her fabrikam request needs two approvals (fabrikam-admin and\n"
+        f"fabrikam-approver): fabrikam requires 2.\n"
         f"Press Ctrl+C to stop."
     )

@@ -29,6 +29,12 @@ class AuditAction(StrEnum):
     REQUEST_REVOKED = "request.revoked"
     REQUEST_COMPLETED = "request.completed"
     REQUEST_CANCELED = "request.canceled"
+    # Approval policy (contract section 8).
+    REQUEST_APPROVAL_RECORDED = "request.approval_recorded"
+    REQUEST_EMERGENCY_APPROVED = "request.emergency_approved"
+    REQUEST_EMERGENCY_REVIEWED = "request.emergency_reviewed"
+    REQUEST_PROVIDER_APPROVED = "request.provider_approved"
+    REQUEST_PROVIDER_DENIED = "request.provider_denied"
     TENANT_CREATED = "tenant.created"
     TENANT_LOCKBOX_ENABLED = "tenant.lockbox_enabled"
     TENANT_LOCKBOX_DISABLED = "tenant.lockbox_disabled"
@@ -65,8 +71,14 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical_json(record: AuditRecord) -> str:
-    body = {
+# The fields a link's hash covers, under the names the hash input uses (and
+# an export writes them under).
+HASHED_FIELDS = ("tenantId", "seq", "at", "action", "actorId", "requestId", "detail")
+
+
+def hashed_fields(record: AuditRecord) -> dict[str, Any]:
+    """The event as its hash covers it: these names, `at` as `canonical_time`."""
+    return {
         "tenantId": record.tenant_id,
         "seq": record.seq,
         "at": canonical_time(record.at),
@@ -75,7 +87,18 @@ def canonical_json(record: AuditRecord) -> str:
         "requestId": record.request_id,
         "detail": record.detail,
     }
+
+
+def canonical_json(record: AuditRecord) -> str:
+    body = hashed_fields(record)
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def export_line(
+    event_id: str, record: AuditRecord, prev_hash: str | None, hash_: str
+) -> dict[str, Any]:
+    """One exported event: its id and link, and exactly what the hash covers."""
+    return {"id": event_id, "hash": hash_, "prevHash": prev_hash, **hashed_fields(record)}
 
 
 def chain_hash(prev_hash: str | None, record: AuditRecord, key: bytes | None = None) -> str:
@@ -234,8 +257,15 @@ def verify_chain(
 # What a request event says the row holds. `request.created` fixes the engineer,
 # ticket, resources and duration; every later request event carries the row's
 # decided fields as they stand after it (`decided_fields`).
-DECIDED_FIELDS = ("resources", "durationSeconds", "decidedBy", "accessStartsAt", "accessEndsAt")
-_LATER_ONLY = ("decidedBy", "accessStartsAt", "accessEndsAt")
+DECIDED_FIELDS = (
+    "resources",
+    "durationSeconds",
+    "decidedBy",
+    "accessStartsAt",
+    "accessEndsAt",
+    "grantedResources",
+)
+_LATER_ONLY = ("decidedBy", "accessStartsAt", "accessEndsAt", "grantedResources")
 _REQUEST_ACTIONS = frozenset(a.value for a in AuditAction if a.value.startswith("request."))
 
 
@@ -246,15 +276,18 @@ def decided_fields(
     decided_by: str | None,
     access_starts_at: datetime | None,
     access_ends_at: datetime | None,
+    granted_resources: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """What a request's transition event carries of the row, so that the row
-    cannot be widened (resources, window) or re-attributed unnoticed."""
+    cannot be widened (resources, what the approval granted, window) or
+    re-attributed unnoticed."""
     return {
         "resources": list(resources),
         "durationSeconds": duration_seconds,
         "decidedBy": decided_by,
         "accessStartsAt": None if access_starts_at is None else canonical_time(access_starts_at),
         "accessEndsAt": None if access_ends_at is None else canonical_time(access_ends_at),
+        "grantedResources": None if granted_resources is None else list(granted_resources),
     }
 
 
@@ -299,12 +332,14 @@ class RequestLedger:
                 {
                     "engineer": record.actor_id,
                     "ticket": detail.get("ticketId"),
-                    "status": "PENDING",
+                    # A request may start awaiting the provider's approval.
+                    "status": detail.get("status", "PENDING"),
                     "resources": detail.get("resources"),
                     "durationSeconds": detail.get("durationSeconds"),
                     "decidedBy": None,
                     "accessStartsAt": None,
                     "accessEndsAt": None,
+                    "grantedResources": None,
                 },
             )
             return

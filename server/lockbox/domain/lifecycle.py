@@ -26,10 +26,21 @@ class Status(StrEnum):
     REVOKED = "REVOKED"
     COMPLETED = "COMPLETED"
     CANCELED = "CANCELED"
+    # Waiting for the provider's own support manager (LOCKBOX_PROVIDER_APPROVAL);
+    # the customer sees nothing of it yet.
+    AWAITING_PROVIDER_APPROVAL = "AWAITING_PROVIDER_APPROVAL"
 
 
-# Every request starts here; only a transition moves it on.
+# Every request starts here (or, when the provider approves first, in
+# AWAITING_PROVIDER_APPROVAL: see `initial_status`); only a transition moves it on.
 INITIAL = Status.PENDING
+
+
+INITIAL_STATUSES = frozenset({INITIAL, Status.AWAITING_PROVIDER_APPROVAL})
+
+
+def initial_status(*, provider_approval: bool) -> Status:
+    return Status.AWAITING_PROVIDER_APPROVAL if provider_approval else INITIAL
 
 
 class Action(StrEnum):
@@ -41,6 +52,9 @@ class Action(StrEnum):
     REVOKE = "revoke"
     RELEASE = "release"
     COMPLETE = "complete"
+    EMERGENCY_APPROVE = "emergency-approve"
+    PROVIDER_APPROVE = "provider-approve"
+    PROVIDER_DENY = "provider-deny"
 
 
 class Party(StrEnum):
@@ -49,7 +63,8 @@ class Party(StrEnum):
     DECIDER = "decider"  # a customer decider of the request (see policy.can_decide)
     ENGINEER = "engineer"  # the request's own engineer
     CLOCK = "clock"  # time itself, once the deadline has passed (recorded by the sweeper)
-    LOCKBOX = "lockbox"  # Lockbox on its own: the tenant's lockbox is disabled
+    LOCKBOX = "lockbox"  # Lockbox on its own: lockbox disabled, or break-glass allowed
+    PROVIDER = "provider"  # a SUPPORT_MANAGER of the provider, not the requester
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +76,24 @@ class RequestState:
     expires_at: datetime
     access_ends_at: datetime | None
     duration_seconds: int
+    resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One action being taken: by whom (None for the clock and Lockbox), why, when."""
+    """One action being taken: by whom (None for the clock and Lockbox), why, when.
+
+    An approval may grant less than was asked (`granted_seconds`,
+    `granted_resources`; None: as asked). A provider's approval restarts the
+    customer's decision deadline from now (`pending_ttl_seconds`).
+    """
 
     actor_id: str | None
     reason: str | None
     now: datetime
+    granted_seconds: int | None = None
+    granted_resources: tuple[str, ...] | None = None
+    pending_ttl_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,10 @@ class Columns:
     decision_reason: str | None = None
     access_starts_at: datetime | None = None
     access_ends_at: datetime | None = None
+    granted_resources: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
+    provider_approved_at: datetime | None = None
+    provider_approved_by_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +127,29 @@ def _nothing(state: RequestState, step: Step) -> Columns:
 
 
 def _open_window(state: RequestState, step: Step) -> Columns:
+    """The window opens now for the granted duration, on the granted resources
+    (as asked unless an approver narrowed them)."""
+    seconds = state.duration_seconds if step.granted_seconds is None else step.granted_seconds
     return Columns(
         decided_at=step.now,
         decided_by_id=step.actor_id,
         decision_reason=step.reason,
         access_starts_at=step.now,
-        access_ends_at=step.now + timedelta(seconds=state.duration_seconds),
+        access_ends_at=step.now + timedelta(seconds=seconds),
+        granted_resources=state.resources
+        if step.granted_resources is None
+        else step.granted_resources,
+    )
+
+
+def _hand_to_customer(state: RequestState, step: Step) -> Columns:
+    """The provider approved: the customer's decision deadline starts now."""
+    if step.pending_ttl_seconds is None:
+        raise ValueError("a provider approval needs the tenant's pendingRequestTtlSeconds")
+    return Columns(
+        expires_at=step.now + timedelta(seconds=step.pending_ttl_seconds),
+        provider_approved_at=step.now,
+        provider_approved_by_id=step.actor_id,
     )
 
 
@@ -120,12 +165,32 @@ def _close_window(state: RequestState, step: Step) -> Columns:
 # The whole lifecycle. A (status, action) pair that is not here is INVALID_STATE;
 # terminal statuses have no entry at all.
 TRANSITIONS: dict[Status, dict[Action, Transition]] = {
+    Status.AWAITING_PROVIDER_APPROVAL: {
+        Action.PROVIDER_APPROVE: Transition(
+            Status.PENDING,
+            Party.PROVIDER,
+            AuditAction.REQUEST_PROVIDER_APPROVED,
+            _hand_to_customer,
+        ),
+        Action.PROVIDER_DENY: Transition(
+            Status.DENIED, Party.PROVIDER, AuditAction.REQUEST_PROVIDER_DENIED, _refuse
+        ),
+        Action.CANCEL: Transition(
+            Status.CANCELED, Party.ENGINEER, AuditAction.REQUEST_CANCELED, _nothing
+        ),
+        Action.EXPIRE: Transition(
+            Status.EXPIRED, Party.CLOCK, AuditAction.REQUEST_EXPIRED, _nothing
+        ),
+    },
     Status.PENDING: {
         Action.APPROVE: Transition(
             Status.APPROVED, Party.DECIDER, AuditAction.REQUEST_APPROVED, _open_window
         ),
         Action.AUTO_APPROVE: Transition(
             Status.APPROVED, Party.LOCKBOX, AuditAction.REQUEST_APPROVED, _open_window
+        ),
+        Action.EMERGENCY_APPROVE: Transition(
+            Status.APPROVED, Party.LOCKBOX, AuditAction.REQUEST_EMERGENCY_APPROVED, _open_window
         ),
         Action.DENY: Transition(Status.DENIED, Party.DECIDER, AuditAction.REQUEST_DENIED, _refuse),
         Action.CANCEL: Transition(
@@ -159,6 +224,9 @@ class Deadline:
 
 
 DEADLINES: tuple[Deadline, ...] = (
+    # While awaiting the provider, `expires_at` is creation + pendingRequestTtlSeconds;
+    # the provider's approval resets it for the customer's decision.
+    Deadline(Status.AWAITING_PROVIDER_APPROVAL, "expires_at", Action.EXPIRE),
     Deadline(Status.PENDING, "expires_at", Action.EXPIRE),
     Deadline(Status.APPROVED, "access_ends_at", Action.COMPLETE),
 )

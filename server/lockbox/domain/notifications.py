@@ -42,6 +42,8 @@ class Event(StrEnum):
     REQUEST_REVOKED = "access_request.revoked"
     REQUEST_COMPLETED = "access_request.completed"
     REQUEST_CANCELED = "access_request.canceled"
+    # Break-glass access was approved at once and waits for a decider's review.
+    REQUEST_EMERGENCY = "access_request.emergency"
     ACTIVITY_DENIED = "activity.denied"
 
 
@@ -63,6 +65,7 @@ class Audience(StrEnum):
     DECIDER = "decider"  # a decision is needed: deciders and notificationEmails
     ADMIN = "admin"  # approved without a decision: tenant admins and notificationEmails
     ENGINEER = "engineer"  # the outcome of the engineer's own request
+    EMERGENCY = "emergency"  # break-glass access is open: deciders and notificationEmails
 
 
 # Outcomes the engineer is told of by mail.
@@ -78,6 +81,8 @@ def mail_audiences(event: Event, *, automatic: bool) -> list[Audience]:
         audiences.append(Audience.DECIDER)
     if event is Event.REQUEST_APPROVED and automatic:
         audiences.append(Audience.ADMIN)
+    if event is Event.REQUEST_EMERGENCY:
+        audiences.append(Audience.EMERGENCY)
     if event in ENGINEER_OUTCOMES:
         audiences.append(Audience.ENGINEER)
     return audiences

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lockbox.domain.errors import Forbidden
+from lockbox.domain.errors import BadUserInput, Forbidden, InvalidState
 from lockbox.domain.lifecycle import Party
-from lockbox.domain.resources import within_any
+from lockbox.domain.resources import MAX_RESOURCES_PER_REQUEST, parse_path, within_any
 
 
 class Role(StrEnum):
@@ -43,6 +43,10 @@ class RequestFacts:
     tenant_id: str
     engineer_id: str
     resources: tuple[str, ...]
+    # False while the provider has not approved it (LOCKBOX_PROVIDER_APPROVAL),
+    # and for good once the provider denied it: for customer principals it
+    # does not exist.
+    customer_visible: bool = True
 
 
 def approver_covers(actor: Actor, resources: tuple[str, ...] | list[str]) -> bool:
@@ -50,6 +54,8 @@ def approver_covers(actor: Actor, resources: tuple[str, ...] | list[str]) -> boo
 
 
 def can_see(actor: Actor, request: RequestFacts) -> bool:
+    if actor.role not in OPERATOR_ROLES and not request.customer_visible:
+        return False
     if actor.role in (Role.TENANT_ADMIN, Role.AUDITOR):
         return actor.tenant_id == request.tenant_id
     if actor.role is Role.APPROVER:
@@ -60,7 +66,7 @@ def can_see(actor: Actor, request: RequestFacts) -> bool:
 
 
 def can_decide(actor: Actor, request: RequestFacts) -> bool:
-    if actor.id == request.engineer_id:
+    if actor.id == request.engineer_id or not request.customer_visible:
         return False
     if actor.role is Role.TENANT_ADMIN:
         return actor.tenant_id == request.tenant_id
@@ -88,9 +94,19 @@ def require_party(actor: Actor | None, request: RequestFacts, party: Party, verb
         require_decider(actor, request, verb)
     elif party is Party.ENGINEER and actor is not None:
         require_own_engineer(actor, request, verb)
-    elif party in (Party.DECIDER, Party.ENGINEER) or actor is not None:
+    elif party is Party.PROVIDER and actor is not None:
+        require_provider_approver(actor, request, verb)
+    elif party in (Party.DECIDER, Party.ENGINEER, Party.PROVIDER) or actor is not None:
         who = "nobody" if actor is None else actor.name
         raise Forbidden(f"{who} may not {verb} request {request.id}: that is for the {party}")
+
+
+def require_provider_approver(actor: Actor, request: RequestFacts, verb: str) -> None:
+    """The provider's pre-approval: a SUPPORT_MANAGER, never the requester."""
+    if actor.role is not Role.SUPPORT_MANAGER:
+        raise Forbidden(f"{actor.name} may not {verb} request {request.id}: needs SUPPORT_MANAGER")
+    if actor.id == request.engineer_id:
+        raise Forbidden(f"{actor.name} may not {verb} request {request.id}: it is their own")
 
 
 def require_role(actor: Actor, roles: frozenset[Role] | set[Role], what: str) -> None:
@@ -114,3 +130,84 @@ def can_read_email(viewer: Actor, principal_id: str, principal_tenant_id: str | 
 def can_read_activity_detail(viewer: Actor) -> bool:
     """Operator-side oversight sees that an action happened, not its detail."""
     return viewer.role not in OPERATOR_OVERSIGHT
+
+
+# --- approval policy: quorum and narrowing (contract section 8) ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What the approvals so far grant: the narrowest of them."""
+
+    seconds: int
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalFacts:
+    """One recorded approval: who, and what it granted (None: as before it)."""
+
+    approver_id: str
+    seconds: int | None
+    resources: tuple[str, ...] | None
+
+
+def grant_of(
+    requested_seconds: int, requested: tuple[str, ...], approvals: list[ApprovalFacts]
+) -> Grant:
+    """The grant after `approvals`, in the order they were given: the
+    shortest duration, and the resources of the last approver who narrowed
+    them (each lies within what the earlier ones granted)."""
+    grant = Grant(requested_seconds, requested)
+    for approval in approvals:
+        grant = Grant(
+            grant.seconds if approval.seconds is None else min(grant.seconds, approval.seconds),
+            grant.resources if approval.resources is None else approval.resources,
+        )
+    return grant
+
+
+def narrowed(
+    request_id: str,
+    requested_seconds: int,
+    so_far: Grant,
+    seconds: int | None,
+    resources: list[str] | tuple[str, ...] | None,
+) -> tuple[int | None, tuple[str, ...] | None]:
+    """An approver's narrowing, checked: `seconds` from 1 to the requested
+    duration, each of `resources` within one of those granted so far
+    (segment-wise). BadUserInput for anything wider; None where unchanged."""
+    if seconds is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int)
+        or not 1 <= seconds <= requested_seconds
+    ):
+        raise BadUserInput(
+            f"durationSeconds must be a whole number of seconds from 1 to {requested_seconds}, "
+            f"the duration request {request_id} asked for"
+        )
+    if resources is None:
+        return seconds, None
+    if not 1 <= len(resources) <= MAX_RESOURCES_PER_REQUEST:
+        raise BadUserInput(
+            f"resources must list 1 to {MAX_RESOURCES_PER_REQUEST} paths, got {len(resources)}"
+        )
+    cleaned: list[str] = []
+    for path in resources:
+        parse_path(path)
+        if not within_any(path, so_far.resources):
+            raise BadUserInput(
+                f"resource {path!r} is not within what request {request_id} is granted so far; "
+                "an approval may only narrow it"
+            )
+        if path not in cleaned:
+            cleaned.append(path)
+    return seconds, tuple(cleaned)
+
+
+def require_new_approver(request_id: str, approver_id: str, approvals: list[ApprovalFacts]) -> None:
+    """Each approval of a quorum is a different decider's."""
+    if any(a.approver_id == approver_id for a in approvals):
+        raise InvalidState(
+            f"cannot approve request {request_id}: it is PENDING and already approved by you"
+        )

@@ -363,6 +363,30 @@ def _content(event: str, p: dict[str, Any], link_base: str) -> _Mail:
                 f"is on its notification list. Turn lockbox on to decide such requests."
             ),
         )
+    if audience == Audience.EMERGENCY:
+        return _Mail(
+            subject=f"[Lockbox] {tenant}: emergency access by {engineer}, to review",
+            intro=(
+                f"{engineer} used emergency (break-glass) access to "
+                f"{_count(resources, 'resource')} of {tenant}. It was approved at once, "
+                f"as {tenant}'s settings allow, and waits for your review."
+            ),
+            rows=[
+                ("Tenant", tenant),
+                ("Ticket", ticket),
+                ("Engineer", engineer),
+                ("Resources", resources),
+                ("Justification", justification),
+                ("Duration", duration),
+                ("Access window", window),
+                ("Request", request_id),
+            ],
+            link=("Review the emergency access (or revoke it)", link_url),
+            footer=(
+                f"You receive this mail because you can decide requests of {tenant}, "
+                f"or your address is on its notification list."
+            ),
+        )
     if audience == Audience.ENGINEER:
         return _engineer_mail(event, p, tenant, request_id, resources, ticket, window, link_url)
     raise ValueError(f"unknown mail audience {audience!r}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lockbox.domain import policy
+from lockbox.domain import evidence, policy
 from lockbox.domain.audit import (
     Anchor,
     AuditRecord,
@@ -19,8 +20,10 @@ from lockbox.domain.audit import (
     RequestRow,
     StoredAuditEvent,
     decided_fields,
+    export_line,
     verify_chain,
 )
+from lockbox.domain.cursors import Window
 from lockbox.domain.errors import Forbidden
 from lockbox.domain.policy import Actor
 from lockbox.store import queries as store
@@ -29,10 +32,58 @@ from lockbox.store.models import AccessRequest, AuditEvent, Tenant
 VERIFY_BATCH = 1000
 
 
-async def page(actor: Actor, after_seq: int, limit: int) -> list[AuditEvent]:
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """auditLog's filters: one request's events, some actions, `since` (at or
+    after) and `until` (before). `nothing`: no event can match (a request id
+    that is not an id)."""
+
+    request_id: uuid.UUID | None = None
+    actions: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    nothing: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        request_id: str | None,
+        actions: Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> AuditFilter:
+        key = None if request_id is None else store.as_uuid(request_id)
+        return cls(
+            request_id=key,
+            actions=None if actions is None else tuple(dict.fromkeys(actions)),
+            since=_utc(since),
+            until=_utc(until),
+            nothing=request_id is not None and key is None,
+        )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A filter's time; one without an offset is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+async def page(actor: Actor, window: Window, only: AuditFilter | None = None) -> list[AuditEvent]:
     if not policy.can_read_audit(actor) or actor.tenant_id is None:
         raise Forbidden(f"{actor.name} may not read the audit log")
-    return await store.audit_page(uuid.UUID(actor.tenant_id), after_seq, limit)
+    only = only or AuditFilter()
+    if only.nothing:
+        return []
+    return await store.audit_page(
+        uuid.UUID(actor.tenant_id),
+        window,
+        request_id=only.request_id,
+        actions=only.actions,
+        since=only.since,
+        until=only.until,
+    )
 
 
 def stored_event(event: AuditEvent) -> StoredAuditEvent:
@@ -60,7 +111,48 @@ def decided_fields_of(request: AccessRequest) -> dict[str, Any]:
         decided_by=None if request.decided_by_id is None else str(request.decided_by_id),
         access_starts_at=request.access_starts_at,
         access_ends_at=request.access_ends_at,
+        granted_resources=request.granted_resources,
     )
+
+
+def content_hash_of(request: AccessRequest) -> str:
+    """The digest of what the engineer asked for (`domain.evidence.request_content`)."""
+    return evidence.digest(
+        evidence.request_content(
+            request_id=str(request.id),
+            tenant_id=str(request.tenant_id),
+            ticket_id=str(request.ticket_id),
+            engineer_id=str(request.engineer_id),
+            resources=request.resources,
+            justification=request.justification,
+            duration_seconds=request.duration_seconds,
+            created_at=request.created_at,
+        )
+    )
+
+
+def decision_payload_of(
+    request: AccessRequest, decider_id: str, action: str, at: datetime
+) -> dict[str, Any]:
+    """A decision on `request` as it stands after the decision, to be signed:
+    the resources granted (as asked until an approval narrows them)."""
+    granted = request.granted_resources
+    return evidence.decision_payload(
+        request_id=str(request.id),
+        tenant_id=str(request.tenant_id),
+        decider_id=decider_id,
+        action=action,
+        resources=request.resources if granted is None else granted,
+        access_starts_at=request.access_starts_at,
+        access_ends_at=request.access_ends_at,
+        at=at,
+        content_hash=content_hash_of(request),
+    )
+
+
+def activity_head_of(request: AccessRequest) -> dict[str, Any]:
+    """The head of the request's activity chain, as its final audit event records it."""
+    return evidence.ActivityHead(request.activity_seq, request.activity_head).as_json()
 
 
 # --- reading stored rows without trusting them ----------------------------------------
@@ -160,6 +252,7 @@ def request_row(row: dict[str, Any]) -> RequestRow | RequestMismatch:
         resources = _json(row["resources"], "resources")
         if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
             raise _Garbage(f"resources is not a list of paths: {_clip(row['resources'])}")
+        granted = _granted(row.get("granted_resources"))
         return RequestRow(
             id=_uuid(row["id"], "id"),
             engineer_id=_uuid(row["engineer_id"], "engineer_id"),
@@ -171,10 +264,22 @@ def request_row(row: dict[str, Any]) -> RequestRow | RequestMismatch:
                 decided_by=_optional_uuid(row["decided_by_id"], "decided_by_id"),
                 access_starts_at=_optional_moment(row["access_starts_at"], "access_starts_at"),
                 access_ends_at=_optional_moment(row["access_ends_at"], "access_ends_at"),
+                granted_resources=granted,
             ),
         )
     except _Garbage as exc:
         return RequestMismatch(request_id, None, f"malformed row: {exc}")
+
+
+def _granted(text: str | None) -> list[str] | None:
+    """A row's granted_resources: null until approved, else a list of paths
+    (a JSON null stored as text reads as null too)."""
+    value = None if text is None else _json(text, "granted_resources")
+    if value is not None and (
+        not isinstance(value, list) or not all(isinstance(r, str) for r in value)
+    ):
+        raise _Garbage(f"granted_resources is not a list of paths: {_clip(text)}")
+    return value
 
 
 # --- verifying -------------------------------------------------------------------------
@@ -187,6 +292,8 @@ class TenantVerdict:
     broken: ChainBreak | None
     # Request rows that say something the (intact) chain does not.
     requests: list[RequestMismatch] = field(default_factory=list)
+    # The chain's events, when it is intact (for the checks that build on it).
+    chain: list[StoredAuditEvent] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -230,7 +337,10 @@ async def verify_tenant(
         rows = await _request_rows(tenant.id)
         mismatches = [r for r in rows if isinstance(r, RequestMismatch)]
         mismatches += ledger.mismatches(r for r in rows if isinstance(r, RequestRow))
-    return TenantVerdict(tenant=tenant, events=len(events), broken=broken, requests=mismatches)
+    intact = [e for e in events if isinstance(e, StoredAuditEvent)] if broken is None else []
+    return TenantVerdict(
+        tenant=tenant, events=len(events), broken=broken, requests=mismatches, chain=intact
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +357,27 @@ class Head:
 def head_of(tenant: Tenant) -> Head:
     """The tenant's current head, as its row records it."""
     return Head(str(tenant.id), tenant.name, tenant.audit_seq, tenant.audit_head)
+
+
+async def export_lines(
+    tenant_id: uuid.UUID, since: datetime | None, until: datetime | None, batch: int
+) -> AsyncIterator[dict[str, Any]]:
+    """A tenant's audit events in chain order as export lines
+    (`domain.audit.export_line`), read `batch` at a time by seq."""
+    after = 0
+    while True:
+        rows = await store.audit_export_rows(tenant_id, after, batch, since=since, until=until)
+        for row in rows:
+            record = AuditRecord(
+                tenant_id=str(row["tenant_id"]),
+                seq=row["seq"],
+                at=row["at"],
+                action=row["action"],
+                actor_id=None if row["actor_id"] is None else str(row["actor_id"]),
+                request_id=None if row["request_id"] is None else str(row["request_id"]),
+                detail=row["detail"],
+            )
+            yield export_line(str(row["id"]), record, row["prev_hash"], row["hash"])
+        if len(rows) < batch:
+            return
+        after = int(rows[-1]["seq"])

@@ -8,6 +8,7 @@ import itertools
 import logging
 from typing import Any
 
+from lockbox.domain.cursors import Window
 from lockbox.domain.errors import LockboxError
 from lockbox.domain.lifecycle import Status
 from lockbox.domain.policy import Actor
@@ -64,6 +65,14 @@ async def simulate(
         "/subscriptions/contoso-prod/resourceGroups/rg-web",
         "Reading web tier logs for the contoso ticket",
     )
+    await open_request(
+        deps,
+        alice,
+        world,
+        "fabrikam",
+        "/subscriptions/fabrikam-prod/resourceGroups/rg-api",
+        "Tracing API timeouts for the fabrikam ticket (fabrikam requires two approvals)",
+    )
     targets = itertools.cycle(["contoso-prod", "contoso-dev", "fabrikam-prod"])
     for tick in itertools.count(1):
         await asyncio.sleep(tick_seconds)
@@ -86,7 +95,7 @@ async def simulate(
 
 async def _work(deps: Deps, engineer: Actor, tick: int) -> None:
     open_requests = await requests.list_visible(
-        deps, engineer, statuses=[Status.APPROVED], after=None, limit=10
+        deps, engineer, statuses=[Status.APPROVED], window=Window(10)
     )
     for request in open_requests:
         base = request.resources[0]

@@ -1,4 +1,5 @@
-"""The demo world of the contract (section 1), created in one go."""
+"""The demo world of the contract (section 1), created in one go; and the
+policies the tour (`lockbox demo`) turns on over it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from lockbox.domain.errors import BadUserInput
 from lockbox.domain.policy import Role
-from lockbox.services import admin
+from lockbox.services import admin, tenants
+from lockbox.services.auth import actor_of
 from lockbox.services.deps import Deps
 from lockbox.store import queries as store
 
@@ -50,4 +52,27 @@ async def seed(deps: Deps) -> dict[str, Any]:
             )
             issued = await admin.issue_token(deps, str(principal.id), label="demo")
             world["principals"][name] = {"id": str(principal.id), "token": issued.secret}
+    return world
+
+
+# The tour shows the approval policy on one tenant: a fabrikam request needs
+# both fabrikam-admin and fabrikam-approver. `seed-demo` (the contract's demo
+# world, which tests and scripts build on) leaves every tenant at the default.
+TOUR_REQUIRED_APPROVALS = {"fabrikam": 2}
+
+
+async def seed_tour(deps: Deps) -> dict[str, Any]:
+    """The demo world with the tour's policies, as its tenant admins would set them."""
+    world = await seed(deps)
+    for tenant, required in TOUR_REQUIRED_APPROVALS.items():
+        principal = await store.principal_by_name(f"{tenant}-admin")
+        assert principal is not None  # created by `seed` above
+        await tenants.update_settings(
+            deps,
+            actor_of(principal),
+            pending_request_ttl_seconds=None,
+            default_access_seconds=None,
+            max_access_seconds=None,
+            required_approvals=required,
+        )
     return world

@@ -3,16 +3,22 @@ process's shared machinery (live feeds, group commits, the rate limit)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockbox.clock import Clock, SystemClock
 from lockbox.ratelimit import RateLimit
 from lockbox.ratelimit.memory import LocalRateLimit
 from lockbox.realtime.broker import Broker, MemoryBroker
 from lockbox.realtime.feed import Feeds
-from lockbox.realtime.hub import Hub, Message
+from lockbox.realtime.hub import PUBLISHED_AT, Hub, Message
 from lockbox.services.group_commit import BatchWriter, CallT, GroupCommit, ResultT
+from lockbox.services.signing import Signer
+
+if TYPE_CHECKING:
+    from lockbox.observability.metrics import Metrics
+    from lockbox.observability.tracing import Tracing
 
 
 def _no_limit() -> RateLimit:
@@ -40,6 +46,14 @@ class Deps:
     webhook_allow_private: bool = False
     # LOCKBOX_AUDIT_KEY: every audit link is an HMAC under it (None: plain SHA-256).
     audit_key: bytes | None = field(default=None, repr=False)
+    # LOCKBOX_PROVIDER_APPROVAL: new requests wait for a support manager first.
+    provider_approval: bool = False
+    # LOCKBOX_SIGNING_KEY: every decision is signed with it (None: unsigned).
+    signer: Signer | None = field(default=None, repr=False)
+    # LOCKBOX_METRICS (None: off, nothing is measured) and OpenTelemetry
+    # tracing (None: off); lockbox.observability.
+    metrics: Metrics | None = field(default=None, repr=False)
+    tracing: Tracing | None = field(default=None, repr=False)
     feeds: Feeds = field(init=False)
     _group_commits: dict[Any, GroupCommit[Any, Any]] = field(init=False, default_factory=dict)
 
@@ -54,4 +68,7 @@ class Deps:
         return found
 
     async def publish(self, topic: str, message: Message) -> None:
+        if self.metrics is not None:
+            # When it was published, for the fan-out lag (realtime.feed).
+            message = {**message, PUBLISHED_AT: time.time()}
         await self.broker.publish(topic, message)

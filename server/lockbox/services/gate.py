@@ -9,7 +9,9 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from lockbox.domain import policy
@@ -131,12 +133,14 @@ async def _decide_all(batch: list[_Call], *, isolated: bool = False) -> list[Out
 
 async def _decide_in_savepoint(call: _Call, request: AccessRequest | None) -> Outcome:
     seq = None if request is None else request.activity_seq
+    head = None if request is None else request.activity_head
     try:
         async with store.savepoint():
             return await _decide(call, request)
     except Exception as failure:
         if request is not None and seq is not None:
-            request.activity_seq = seq  # the number it took was rolled back
+            # The number and chain link it took were rolled back.
+            request.activity_seq, request.activity_head = seq, head
         if not isinstance(failure, LockboxError):
             log.warning(
                 "a gate call on request %s failed while writing (%s); its batch goes on",
@@ -158,7 +162,11 @@ async def _decide(call: _Call, locked: AccessRequest | None) -> ActivityEvent:
         expires_at=request.expires_at,
         access_starts_at=request.access_starts_at,
         access_ends_at=request.access_ends_at,
-        resources=tuple(request.resources),
+        # What the approval granted (narrower than asked, if an approver said
+        # so); requests approved before grants were recorded have none.
+        resources=tuple(
+            request.resources if request.granted_resources is None else request.granted_resources
+        ),
     )
     reason = denial_reason(facts, call.resource, now)
     return await store.append_activity(
@@ -170,6 +178,7 @@ async def _decide(call: _Call, locked: AccessRequest | None) -> ActivityEvent:
         allowed=reason is None,
         denial_reason=reason,
         detail=call.detail,
+        key=call.deps.audit_key,
     )
 
 
@@ -177,6 +186,26 @@ async def authorize(
     deps: Deps, actor: Actor, *, request_id: str, resource: str, action: str, detail: Any
 ) -> ActivityEvent:
     """Decide and record one engineer action; answered once it is committed."""
+    if deps.metrics is None and deps.tracing is None:
+        return await _authorize(deps, actor, request_id, resource, action, detail)
+    # Observed (lockbox.observability): a span, the latency and the outcome.
+    started = perf_counter()
+    span = nullcontext() if deps.tracing is None else deps.tracing.span("lockbox.gate")
+    try:
+        with span:
+            event = await _authorize(deps, actor, request_id, resource, action, detail)
+    except LockboxError as refusal:
+        if deps.metrics is not None:
+            deps.metrics.gate_refused(refusal.code, perf_counter() - started)
+        raise
+    if deps.metrics is not None:
+        deps.metrics.gate_decided(event.allowed, event.denial_reason, perf_counter() - started)
+    return event
+
+
+async def _authorize(
+    deps: Deps, actor: Actor, request_id: str, resource: str, action: str, detail: Any
+) -> ActivityEvent:
     call = _Call(
         deps=deps,
         actor=actor,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from lockbox.domain import policy
+from lockbox.domain.cursors import Window
 from lockbox.domain.errors import Forbidden
 from lockbox.domain.policy import Actor, Role
 from lockbox.store import queries as store
@@ -20,16 +20,13 @@ class LoggedNotification:
     webhook_url: str | None  # None for mail, and once the webhook is deleted
 
 
-async def page(
-    actor: Actor, after: tuple[datetime, uuid.UUID] | None, limit: int
-) -> list[LoggedNotification]:
-    """The caller's tenant's notifications, newest first, after `after`
-    (the (created_at, id) of the last one already seen)."""
+async def page(actor: Actor, window: Window) -> list[LoggedNotification]:
+    """The caller's tenant's notifications along a walk of the newest-first order."""
     policy.require_role(actor, {Role.TENANT_ADMIN}, "notifications")
     if actor.tenant_id is None:  # a TENANT_ADMIN always has a tenant
         raise Forbidden(f"{actor.name} belongs to no tenant")
     tenant_id = uuid.UUID(actor.tenant_id)
-    rows = await store.notification_page(tenant_id, after=after, limit=limit)
+    rows = await store.notification_page(tenant_id, window)
     urls = await store.webhook_urls(
         tenant_id, list({row.webhook_id for row in rows if row.webhook_id is not None})
     )

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lockbox.domain import cursors, policy
+from lockbox.domain.nodes import Numbered, numbered_id
 from lockbox.domain.notifications import (
     Audience,
     Channel,
@@ -47,9 +48,18 @@ async def request_event(
     """
     tenant = await store.get_tenant(request.tenant_id)
     assert tenant is not None  # a request's tenant is a foreign key
-    webhooks = [w for w in await store.enabled_webhooks([tenant.id]) if wants(w.events, event)]
+    # A request the provider has not approved (or denied) does not exist for
+    # the customer: no webhook of theirs, no mail but the engineer's.
+    hidden = request.needs_provider_approval
+    webhooks = [
+        w
+        for w in ([] if hidden else await store.enabled_webhooks([tenant.id]))
+        if wants(w.events, event)
+    ]
     mailing = mail and change.deps.mail_enabled
     audiences = mail_audiences(event, automatic=automatic) if mailing else []
+    if hidden:
+        audiences = [a for a in audiences if a is Audience.ENGINEER]
     if not webhooks and not audiences:
         return
     data = await _request_data(request, tenant, automatic)
@@ -80,7 +90,8 @@ async def activity_denied(change: Change, denied: Iterable[ActivityEvent]) -> No
         engineer = engineers.get(activity.engineer_id)
         data = {
             "requestId": str(activity.request_id),
-            "activityId": str(activity.id),
+            # The ActivityEvent's id as the API serves it (domain.nodes).
+            "activityId": str(numbered_id(Numbered.ACTIVITY, activity.id)),
             "seq": activity.seq,
             # A receiver may resume engineerActivity from the attempt it was told of.
             "cursor": cursors.encode_int(cursors.ACTIVITY, activity.seq),
@@ -166,6 +177,9 @@ async def _request_data(request: AccessRequest, tenant: Tenant, automatic: bool)
         "accessStartsAt": _iso(request.access_starts_at),
         "accessEndsAt": _iso(request.access_ends_at),
         "automatic": automatic,
+        "emergency": request.emergency,
+        "requiredApprovals": request.required_approvals,
+        "grantedResources": request.granted_resources,
     }
 
 
@@ -184,7 +198,7 @@ async def _recipients(audience: Audience, request: AccessRequest, tenant: Tenant
             resources=tuple(request.resources),
         )
         candidates = await store.deciders_with_email(tenant.id)
-        if audience is Audience.DECIDER:
+        if audience in (Audience.DECIDER, Audience.EMERGENCY):
             people = [p for p in candidates if policy.can_decide(actor_of(p), facts)]
         else:
             people = [p for p in candidates if p.role is Role.TENANT_ADMIN]

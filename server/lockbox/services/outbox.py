@@ -89,6 +89,11 @@ class Outbox:
             await self._failed(row, DeliveryError("unexpected error while sending"))
         else:
             await store.record_delivery(row, status=DeliveryStatus.SENT, now=self.deps.clock.now())
+            self._count(row, "sent")
+
+    def _count(self, row: Notification, outcome: str) -> None:
+        if self.deps.metrics is not None:
+            self.deps.metrics.delivery(row.channel.value, outcome)
 
     async def _failed(self, row: Notification, failure: DeliveryError) -> None:
         now = self.deps.clock.now()
@@ -103,7 +108,9 @@ class Outbox:
                 next_attempt_at=retry_at,
                 error=failure.message,
             )
+            self._count(row, "retry")
             return
+        self._count(row, "failed")
         async with changing(self.deps) as change:
             if await store.record_delivery(
                 row, status=DeliveryStatus.FAILED, now=now, error=failure.message

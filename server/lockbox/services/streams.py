@@ -45,20 +45,25 @@ async def activity(
     feed writes further events through `direct` (the stream then only watches
     for the caller's lockout and for delivery failures)."""
     request = await get_visible(actor, request_id)
-    return _activity(deps, actor, reauthenticate, request, after_seq, direct)
+    # Only the id and the activity counter: the stream lives as long as the
+    # subscription, and thousands of idle ones should not each keep a row.
+    return _activity(
+        deps, actor, reauthenticate, request.id, request.activity_seq, after_seq, direct
+    )
 
 
 async def _activity(
     deps: Deps,
     actor: Actor,
     reauthenticate: Reauthenticate,
-    request: AccessRequest,
+    request_id: uuid.UUID,
+    activity_seq: int,
     after_seq: int,
     direct: DirectDelivery | None,
 ) -> AsyncGenerator[ActivityEvent, None]:
     progress = _Progress(after_seq)
     lockout = principal_topic(actor.id)
-    async with deps.feeds.open(request.id, request.activity_seq) as feed:
+    async with deps.feeds.open(request_id, activity_seq) as feed:
         async for event in _catch_up(deps, feed, lockout, reauthenticate, progress, direct):
             yield event
         # Caught up with `direct`: from here the feed writes the events, and

@@ -6,8 +6,10 @@ It runs in every process; conditional updates make each change happen once.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from lockbox.domain.errors import LockboxError
-from lockbox.domain.lifecycle import due_action
+from lockbox.domain.lifecycle import DEADLINES, RequestState, due_action
 from lockbox.services import requests
 from lockbox.services.deps import Deps
 from lockbox.services.periodic import every
@@ -25,16 +27,32 @@ async def sweep_once(deps: Deps) -> int:
         progress = 0
         for request in due:
             # requests_due lists the requests with a clock action due at `now`.
-            action = due_action(requests.state_of(request), now)
+            state = requests.state_of(request)
+            action = due_action(state, now)
             assert action is not None
             try:
                 await requests.transition(deps, None, str(request.id), action)
                 progress += 1
             except LockboxError:
-                pass  # another process recorded it first
+                continue  # another process recorded it first
+            if deps.metrics is not None:
+                deadline = _deadline(state)
+                if deadline is not None:
+                    deps.metrics.swept(deadline, deps.clock.now())
         recorded += progress
         if len(due) < BATCH or progress == 0:
+            if deps.metrics is not None:
+                deps.metrics.sweeper_passes.inc()
             return recorded
+
+
+def _deadline(state: RequestState) -> datetime | None:
+    """When the clock's change on a request fell due (for the sweeper's lag)."""
+    for deadline in DEADLINES:
+        if state.status is deadline.status:
+            at: datetime | None = getattr(state, deadline.column)
+            return at
+    return None
 
 
 async def run(deps: Deps, interval_seconds: float) -> None:

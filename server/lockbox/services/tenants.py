@@ -23,6 +23,9 @@ def settings_of(tenant: Tenant) -> TenantSettings:
         default_access_seconds=tenant.default_access_seconds,
         max_access_seconds=tenant.max_access_seconds,
         notification_emails=tuple(tenant.notification_emails or ()),
+        required_approvals=tenant.required_approvals,
+        allow_emergency_access=tenant.allow_emergency_access,
+        emergency_max_seconds=tenant.emergency_max_seconds,
     )
 
 
@@ -74,6 +77,9 @@ async def update_settings(
     default_access_seconds: int | None,
     max_access_seconds: int | None,
     notification_emails: Sequence[str] | None = None,
+    required_approvals: int | None = None,
+    allow_emergency_access: bool | None = None,
+    emergency_max_seconds: int | None = None,
 ) -> Tenant:
     """Change the caller's tenant's settings; fields left None stay as they are.
 
@@ -89,12 +95,18 @@ async def update_settings(
             default_access_seconds=default_access_seconds,
             max_access_seconds=max_access_seconds,
             notification_emails=notification_emails,
+            required_approvals=required_approvals,
+            allow_emergency_access=allow_emergency_access,
+            emergency_max_seconds=emergency_max_seconds,
         )
         if after != before:
             tenant.pending_request_ttl_seconds = after.pending_request_ttl_seconds
             tenant.default_access_seconds = after.default_access_seconds
             tenant.max_access_seconds = after.max_access_seconds
             tenant.notification_emails = list(after.notification_emails)
+            tenant.required_approvals = after.required_approvals
+            tenant.allow_emergency_access = after.allow_emergency_access
+            tenant.emergency_max_seconds = after.emergency_max_seconds
             await store.save_tenant(
                 tenant,
                 [
@@ -102,6 +114,9 @@ async def update_settings(
                     "default_access_seconds",
                     "max_access_seconds",
                     "notification_emails",
+                    "required_approvals",
+                    "allow_emergency_access",
+                    "emergency_max_seconds",
                 ],
             )
             await change.audit(
@@ -113,6 +128,9 @@ async def update_settings(
                     "defaultAccessSeconds": after.default_access_seconds,
                     "maxAccessSeconds": after.max_access_seconds,
                     "notificationEmails": list(after.notification_emails),
+                    "requiredApprovals": after.required_approvals,
+                    "allowEmergencyAccess": after.allow_emergency_access,
+                    "emergencyMaxSeconds": after.emergency_max_seconds,
                 },
             )
     return await _reload(tenant_id)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from lockbox.domain.audit import AuditAction
+from lockbox.domain.evidence import canonical, digest
 from lockbox.realtime.hub import Message
 from lockbox.services.deps import Deps
 from lockbox.store import queries as store
@@ -52,6 +53,31 @@ class Change:
             detail=detail,
             key=self.deps.audit_key,
         )
+
+    async def decision(
+        self,
+        tenant_id: uuid.UUID,
+        request_id: uuid.UUID,
+        *,
+        action: str,
+        decider_id: str,
+        payload: dict[str, Any],
+    ) -> str:
+        """Record a decision in this change's transaction, signed with
+        LOCKBOX_SIGNING_KEY when set. Returns the digest of its payload, for
+        the audit event that records the same decision to carry."""
+        signer = self.deps.signer
+        await store.insert_decision(
+            tenant_id=tenant_id,
+            request_id=request_id,
+            action=action,
+            decider_id=uuid.UUID(decider_id),
+            at=self.now,
+            payload=canonical(payload),
+            signature=None if signer is None else signer.sign(payload),
+            key_id=None if signer is None else signer.key_id,
+        )
+        return digest(payload)
 
     def announce(self, topic: str, message: Message, *, key: str = "") -> None:
         """Stage a wake-up. A later one with the same topic and key replaces

@@ -102,3 +102,15 @@ class BindDatabase:
             await self.app(scope, receive, send)
         finally:
             _current_context.reset(token)
+
+
+def pool_usage(context: TortoiseContext | None) -> dict[str, int] | None:
+    """The PostgreSQL pool behind the default connection: connections open,
+    idle and the most it may open. None on SQLite (tortoise keeps one
+    connection there, no pool) or before the app has connected."""
+    if context is None or not context.inited:
+        return None
+    pool = getattr(context.connections.get("default"), "_pool", None)
+    if pool is None:
+        return None
+    return {"open": pool.get_size(), "idle": pool.get_idle_size(), "max": pool.get_max_size()}

@@ -30,6 +30,17 @@ class Tenant(Model):
     audit_head = fields.CharField(max_length=64, null=True)
     # Addresses that receive the deciders' mails without being able to decide.
     notification_emails: fields.Field[list[str]] = fields.JSONField(default=list)
+    # Approval policy: approvals a request needs, and break-glass access. The
+    # database defaults let existing rows take the new columns on migration.
+    required_approvals = fields.IntField(
+        default=DEFAULTS.required_approvals, db_default=DEFAULTS.required_approvals
+    )
+    allow_emergency_access = fields.BooleanField(
+        default=DEFAULTS.allow_emergency_access, db_default=DEFAULTS.allow_emergency_access
+    )
+    emergency_max_seconds = fields.IntField(
+        default=DEFAULTS.emergency_max_seconds, db_default=DEFAULTS.emergency_max_seconds
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -101,7 +112,7 @@ class AccessRequest(Model):
     resources: fields.Field[list[str]] = fields.JSONField(default=list)
     justification = fields.TextField()
     duration_seconds = fields.IntField()
-    status = fields.CharEnumField(Status, max_length=16, db_index=True, default=INITIAL)
+    status = fields.CharEnumField(Status, max_length=32, db_index=True, default=INITIAL)
     created_at = fields.DatetimeField(db_index=True)
     expires_at = fields.DatetimeField()
     decided_at = fields.DatetimeField(null=True)
@@ -111,12 +122,31 @@ class AccessRequest(Model):
     decision_reason = fields.TextField(null=True)
     access_starts_at = fields.DatetimeField(null=True)
     access_ends_at = fields.DatetimeField(null=True)
+    # Approval policy. The tenant's requiredApprovals when the request was made;
+    # what the approval granted (the gate checks these; null until approved).
+    required_approvals = fields.IntField(default=1, db_default=1)
+    granted_resources: fields.Field[list[str] | None] = fields.JSONField(null=True)
+    # Break-glass: approved at once, listed for review until a decider reviews it.
+    emergency = fields.BooleanField(default=False, db_default=False)
+    emergency_reviewed_at = fields.DatetimeField(null=True)
+    emergency_reviewed_by_id = fields.UUIDField(null=True)
+    emergency_review_accepted = fields.BooleanField(null=True)
+    emergency_review_note = fields.TextField(null=True)
+    # Provider pre-approval: while it is needed (and for good once the
+    # provider denied it) the request does not exist for the customer; the
+    # provider's approval clears it.
+    needs_provider_approval = fields.BooleanField(default=False, db_default=False)
+    provider_approved_at = fields.DatetimeField(null=True)
+    provider_approved_by_id = fields.UUIDField(null=True)
     # When the status last changed (or the request was created); lets a
     # subscriber catch up on changes after a broker outage.
     updated_at = fields.DatetimeField(null=True, db_index=True)
     # Activity events of this request are numbered 1, 2, 3… Taking the next
     # number locks this row, so numbers are handed out in commit order.
     activity_seq = fields.BigIntField(default=0)
+    # Hash of the newest activity event (the head of the request's activity
+    # chain), read with the row lock the gate takes anyway.
+    activity_head = fields.CharField(max_length=64, null=True)
 
     tenant_id: uuid.UUID
     ticket_id: uuid.UUID
@@ -128,6 +158,33 @@ class AccessRequest(Model):
         # Lists walk a tenant's requests of one status in keyset order and
         # stop at the page's end (instead of sorting every match).
         indexes = (("tenant_id", "status", "created_at", "id"),)
+
+
+class RequestApproval(Model):
+    """One decider's approval of a request (a quorum is several of these).
+
+    `duration_seconds`/`resources` are the approver's narrowing (null: none);
+    no semicolon above: the first line becomes the table's SQL comment."""
+
+    id = fields.BigIntField(primary_key=True)
+    request: fields.ForeignKeyRelation[AccessRequest] = fields.ForeignKeyField(
+        "models.AccessRequest", related_name="approvals", on_delete=fields.RESTRICT
+    )
+    approver: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "models.Principal", related_name="approvals", on_delete=fields.RESTRICT
+    )
+    at = fields.DatetimeField()
+    reason = fields.TextField(null=True)
+    duration_seconds = fields.IntField(null=True)
+    resources: fields.Field[list[str] | None] = fields.JSONField(null=True)
+
+    request_id: uuid.UUID
+    approver_id: uuid.UUID
+
+    class Meta:
+        table = "request_approval"
+        # One approval per decider: a second one cannot count twice.
+        unique_together = (("request", "approver"),)
 
 
 class RequestResource(Model):
@@ -164,6 +221,10 @@ class ActivityEvent(Model):
     allowed = fields.BooleanField()
     denial_reason = fields.TextField(null=True)
     detail: fields.Field[Any] = fields.JSONField(null=True)
+    # The request's activity hash chain (domain.evidence); null on events
+    # written before it existed.
+    prev_hash = fields.CharField(max_length=64, null=True)
+    hash = fields.CharField(max_length=64, null=True)
 
     request_id: uuid.UUID
     engineer_id: uuid.UUID
@@ -192,6 +253,38 @@ class AuditEvent(Model):
     class Meta:
         table = "audit_event"
         unique_together = (("tenant", "seq"),)
+        # auditLog's filters: one request's events, some actions, a time range.
+        indexes = (
+            ("tenant_id", "request_id", "seq"),
+            ("tenant_id", "action", "seq"),
+            ("tenant_id", "at"),
+        )
+
+
+class Decision(Model):
+    """A decision on a request (approval, denial, revocation...), as signed
+    with LOCKBOX_SIGNING_KEY: `payload` is the canonical JSON text the
+    signature is over, kept byte for byte."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="decisions", on_delete=fields.RESTRICT, db_index=True
+    )
+    request: fields.ForeignKeyRelation[AccessRequest] = fields.ForeignKeyField(
+        "models.AccessRequest", related_name="decisions", on_delete=fields.RESTRICT, db_index=True
+    )
+    action = fields.CharField(max_length=64)
+    decider_id = fields.UUIDField()
+    at = fields.DatetimeField()
+    payload = fields.TextField()
+    signature = fields.CharField(max_length=128, null=True)
+    key_id = fields.CharField(max_length=64, null=True)
+
+    tenant_id: uuid.UUID
+    request_id: uuid.UUID
+
+    class Meta:
+        table = "decision"
 
 
 class Webhook(Model):

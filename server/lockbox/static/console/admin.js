@@ -5,8 +5,8 @@ import { gql, notice, showError } from "./app.js";
 import { $, el, fmtDuration, replace, requestHref, timeEl } from "./dom.js";
 import { NOTIFICATIONS, SET_ENABLED, TENANT, UPDATE_SETTINGS } from "./queries.js";
 
-const DURATIONS = ["pendingRequestTtlSeconds", "defaultAccessSeconds", "maxAccessSeconds"];
-const FIELDS = [...DURATIONS, "notificationEmails"];
+const DURATIONS = ["pendingRequestTtlSeconds", "defaultAccessSeconds", "maxAccessSeconds", "emergencyMaxSeconds"];
+const FIELDS = [...DURATIONS, "notificationEmails", "requiredApprovals", "allowEmergencyAccess"];
 const NOTIFICATIONS_PAGE = 20;
 
 const state = { tenant: null, gen: 0, notificationsAfter: null, onTenant: null };
@@ -110,6 +110,8 @@ function fillSettings(settings) {
     durationHint(name);
   }
   $("set-notificationEmails").value = settings.notificationEmails.join("\n");
+  $("set-requiredApprovals").value = String(settings.requiredApprovals);
+  $("set-allowEmergencyAccess").checked = settings.allowEmergencyAccess;
   clearFieldErrors();
 }
 
@@ -164,7 +166,15 @@ async function saveSettings() {
       input[name] = value;
     }
   }
+  const required = Number($("set-requiredApprovals").value.trim());
+  if (!Number.isInteger(required)) {
+    fieldError("requiredApprovals", "requiredApprovals must be a whole number from 1 to 5");
+    bad = true;
+  } else {
+    input.requiredApprovals = required;
+  }
   if (bad) return;
+  input.allowEmergencyAccess = $("set-allowEmergencyAccess").checked;
   input.notificationEmails = $("set-notificationEmails").value.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
   const button = $("settings-save");
   button.disabled = true;

@@ -7,6 +7,9 @@ export const REQUEST_FIELDS = `fragment R on AccessRequest {
   ticket { id title }
   engineer { id name email }
   tenant { id name }
+  requiredApprovals emergency grantedResources
+  approvals { approver { id name } at reason durationSeconds resources }
+  emergencyReview { reviewer { id name } at accepted note }
 }`;
 
 export const ME = `query Me {
@@ -38,10 +41,24 @@ export const REQUEST_PAGE = `query RequestPage($status: [AccessRequestStatus!], 
 export const ONE_REQUEST = `query OneRequest($id: ID!) { accessRequest(id: $id) { ...R } } ${REQUEST_FIELDS}`;
 
 export const DECIDE = {
-  approve: `mutation Approve($id: ID!, $reason: String) { approveRequest(id: $id, reason: $reason) { ...R } } ${REQUEST_FIELDS}`,
+  approve: `mutation Approve($id: ID!, $reason: String, $durationSeconds: Int, $resources: [String!]) {
+    approveRequest(id: $id, reason: $reason, durationSeconds: $durationSeconds, resources: $resources) { ...R }
+  } ${REQUEST_FIELDS}`,
   deny: `mutation Deny($id: ID!, $reason: String) { denyRequest(id: $id, reason: $reason) { ...R } } ${REQUEST_FIELDS}`,
   revoke: `mutation Revoke($id: ID!, $reason: String) { revokeAccess(id: $id, reason: $reason) { ...R } } ${REQUEST_FIELDS}`,
 };
+
+// Break-glass access no decider has reviewed yet.
+export const EMERGENCY = `query Emergency($first: Int!, $after: String) {
+  emergencyAccessToReview(first: $first, after: $after) {
+    edges { cursor node { ...R } }
+    pageInfo { hasNextPage endCursor }
+  }
+} ${REQUEST_FIELDS}`;
+
+export const REVIEW = `mutation Review($id: ID!, $accepted: Boolean!, $note: String) {
+  reviewEmergencyAccess(id: $id, accepted: $accepted, note: $note) { ...R }
+} ${REQUEST_FIELDS}`;
 
 export const REQUEST_UPDATES = `subscription RequestUpdates { accessRequestUpdates { ...R } } ${REQUEST_FIELDS}`;
 
@@ -64,7 +81,8 @@ export const AUDIT_PAGE = `query AuditPage($first: Int!, $after: String) {
   }
 }`;
 
-const SETTINGS_FIELDS = `settings { pendingRequestTtlSeconds defaultAccessSeconds maxAccessSeconds notificationEmails }`;
+const SETTINGS_FIELDS = `settings { pendingRequestTtlSeconds defaultAccessSeconds maxAccessSeconds notificationEmails
+  requiredApprovals allowEmergencyAccess emergencyMaxSeconds }`;
 
 export const TENANT = `query Tenant {
   me { tenant { id name lockboxEnabled resourceRoots ${SETTINGS_FIELDS} } }

@@ -6,7 +6,7 @@ import {
   $, countdown, el, fact, fmtClock, fmtDuration, fmtTime, json, ms, reconcile, replace,
   requestHref, statusBadge, timeEl,
 } from "./dom.js";
-import { ACTIVITY, DECIDE, ONE_REQUEST, REQUESTS } from "./queries.js";
+import { ACTIVITY, DECIDE, EMERGENCY, ONE_REQUEST, REQUESTS, REVIEW } from "./queries.js";
 
 // Reasons being typed, by request id and status (an approval's reason is
 // not offered again as the revocation's), so a re-render keeps them.
@@ -21,6 +21,65 @@ const VERBS = {
   revoke: { label: "Revoke access", done: "revoked", cls: "danger", field: "revokeAccess" },
 };
 
+/** What the approvals so far grant: the shortest duration, the last narrowed resources. */
+function grantSoFar(request) {
+  let seconds = request.durationSeconds;
+  let resources = request.resources;
+  for (const approval of request.approvals || []) {
+    if (approval.durationSeconds) seconds = Math.min(seconds, approval.durationSeconds);
+    if (approval.resources) resources = approval.resources;
+  }
+  return { seconds, resources };
+}
+
+/**
+ * "Grant less…": a shorter duration and narrower resources (one path per
+ * line, each within what is granted so far). Sent only where changed.
+ */
+function narrowing(request) {
+  const grant = grantSoFar(request);
+  const duration = el("input", {
+    type: "number", min: "1", max: String(grant.seconds), step: "1", inputmode: "numeric",
+    name: "durationSeconds", value: String(grant.seconds),
+    "aria-label": `Granted duration in seconds for request ${request.id}`,
+  });
+  const resources = el("textarea", {
+    name: "resources", rows: String(Math.min(6, grant.resources.length + 1)), spellcheck: "false",
+    "aria-label": `Granted resources for request ${request.id}, one per line`,
+  });
+  resources.value = grant.resources.join("\n");
+  const box = el("details", { class: "narrow" },
+    el("summary", {}, "Grant less…"),
+    el("label", {}, "Duration (seconds, at most ", fmtDuration(grant.seconds), ")", duration),
+    el("label", {}, "Resources (one per line, each within one asked for)", resources));
+  box.read = () => {
+    const seconds = Number(duration.value);
+    const paths = resources.value.split("\n").map((line) => line.trim()).filter(Boolean);
+    const same = paths.length === grant.resources.length && paths.every((p, i) => p === grant.resources[i]);
+    return {
+      durationSeconds: Number.isFinite(seconds) && seconds !== grant.seconds ? seconds : null,
+      resources: same ? null : paths,
+    };
+  };
+  return box;
+}
+
+/** Approvals so far, e.g. "1 of 2 approvals: contoso-admin (10 min)". */
+function approvalsLine(request) {
+  const approvals = request.approvals || [];
+  // One approval is the decision itself, shown as such: list a quorum only.
+  if (request.requiredApprovals <= 1) return "";
+  const names = approvals.map((a) => {
+    const narrowed = [a.durationSeconds ? fmtDuration(a.durationSeconds) : "", a.resources ? a.resources.join(", ") : ""].filter(Boolean);
+    return el("li", {}, el("strong", {}, a.approver.name), " at ", timeEl(a.at),
+      narrowed.length ? ` · granted ${narrowed.join(" on ")}` : "",
+      a.reason ? el("span", {}, " — ", el("q", {}, a.reason)) : "");
+  });
+  return el("div", { class: "approvals" },
+    el("p", { class: "approvals-count" }, `${approvals.length} of ${request.requiredApprovals} approvals`),
+    names.length ? el("ul", {}, names) : "");
+}
+
 /** The reason box and the buttons for `verbs`; errors show beside them. */
 function decisionControls(request, verbs) {
   const reason = el("input", {
@@ -34,24 +93,29 @@ function decisionControls(request, verbs) {
     on: { input: (event) => reasons.set(reasonKey(request), event.target.value) },
   });
   const problem = el("p", { class: "inline-error", role: "alert", hidden: true });
+  const narrow = verbs.includes("approve") ? narrowing(request) : null;
   const buttons = verbs.map((verb) => el("button", {
     type: "button",
     class: VERBS[verb].cls,
     dataset: { action: verb },
-    on: { click: (event) => decide(verb, request, reason, event.currentTarget.parentElement, problem) },
+    on: { click: (event) => decide(verb, request, reason, event.currentTarget.parentElement, problem, narrow) },
   }, VERBS[verb].label));
-  return el("div", { class: "decide" }, el("div", { class: "decide-row" }, reason, ...buttons), problem);
+  return el("div", { class: "decide" }, el("div", { class: "decide-row" }, reason, ...buttons), narrow, problem);
 }
 
-async function decide(verb, request, reasonInput, row, problem) {
-  const { field, done } = VERBS[verb];
+async function decide(verb, request, reasonInput, row, problem, narrow) {
+  const { field } = VERBS[verb];
   const buttons = [...row.querySelectorAll("button")];
   for (const button of buttons) button.disabled = true;
   problem.hidden = true;
   const reason = reasonInput.value.trim();
+  const extra = verb === "approve" && narrow ? narrow.read() : {};
   try {
-    const updated = (await gql(DECIDE[verb], { id: request.id, reason: reason || null }))[field];
+    const updated = (await gql(DECIDE[verb], { id: request.id, reason: reason || null, ...extra }))[field];
     reasons.delete(reasonKey(request));
+    const done = verb === "approve" && updated.status === "PENDING"
+      ? `approved by you (${updated.approvals.length} of ${updated.requiredApprovals} approvals)`
+      : VERBS[verb].done;
     notice(`Request “${updated.ticket.title}” (${updated.id}) ${done}.`);
     onRequestUpdate(updated);
   } catch (error) {
@@ -68,8 +132,16 @@ function readOnlyNote(request) {
 
 // ---- pieces shared by cards and the request page --------------------------------------------
 
-function resourceList(request) {
-  return el("ul", { class: "resources" }, request.resources.map((path) => el("li", {}, el("code", {}, path))));
+function resourceList(request, paths = request.resources) {
+  return el("ul", { class: "resources" }, paths.map((path) => el("li", {}, el("code", {}, path))));
+}
+
+/** Where the approval granted less than was asked, what it granted. */
+function grantedList(request) {
+  const granted = request.grantedResources;
+  if (!granted || granted.join("\n") === request.resources.join("\n")) return "";
+  return el("div", { class: "granted" }, el("p", { class: "muted" }, "Granted (narrowed by the approvers):"),
+    resourceList(request, granted));
 }
 
 function justification(request) {
@@ -83,7 +155,8 @@ function who(request) {
 
 function decidedLine(request) {
   if (!request.decidedAt) return "";
-  const by = request.decidedBy ? request.decidedBy.name : "Lockbox (lockbox off)";
+  const by = request.decidedBy ? request.decidedBy.name
+    : request.emergency ? "Lockbox (emergency access)" : "Lockbox (lockbox off)";
   return el("p", { class: "decided" }, `Approved by ${by} at `, timeEl(request.decidedAt),
     request.decisionReason ? el("span", {}, " — ", el("q", {}, request.decisionReason)) : "");
 }
@@ -92,14 +165,22 @@ function card(request, kind) {
   const decidable = canDecide(request);
   const head = el("div", { class: "card-head" },
     el("h3", {}, el("a", { href: requestHref(request.id) }, request.ticket.title)),
+    request.emergency ? el("span", { class: "status status-emergency" }, "Emergency") : "",
     statusBadge(request.status));
   const meta = el("p", { class: "meta" }, who(request), ` · ${request.tenant.name} · asks for ${fmtDuration(request.durationSeconds)}`);
   const parts = [head, meta, resourceList(request), justification(request)];
   if (kind === "pending") {
     parts.push(el("p", { class: "deadline" }, "Decide before ", timeEl(request.expiresAt), " · ",
       countdown(request.expiresAt, { after: " left", ended: "deadline passed" })));
+    parts.push(approvalsLine(request));
     parts.push(decidable ? decisionControls(request, ["approve", "deny"]) : readOnlyNote(request));
+  } else if (kind === "emergency") {
+    parts.push(el("p", { class: "window" }, "Opened at ", timeEl(request.accessStartsAt), request.status === "APPROVED"
+      ? [" · ", countdown(request.accessEndsAt, { before: "ends in ", ended: "window closed" })]
+      : ` · now ${request.status.toLowerCase()}`));
+    parts.push(decidable ? reviewControls(request) : readOnlyNote(request));
   } else {
+    parts.push(grantedList(request));
     parts.push(decidedLine(request));
     parts.push(el("p", { class: "window" }, "Access open until ", timeEl(request.accessEndsAt), " · ",
       countdown(request.accessEndsAt, { before: "ends in ", ended: "window closed" })));
@@ -113,18 +194,20 @@ function card(request, kind) {
 
 // ---- the overview ------------------------------------------------------------------------
 
-const overview = { pending: new Map(), open: new Map(), loaded: false, loading: null };
+const overview = { pending: new Map(), open: new Map(), emergency: new Map(), loaded: false, loading: null };
 
 async function loadOverview() {
   const run = (overview.loading = Promise.all([
     walk(REQUESTS, { status: ["PENDING"] }, (data) => data.accessRequests),
     walk(REQUESTS, { status: ["APPROVED"] }, (data) => data.accessRequests),
+    walk(EMERGENCY, {}, (data) => data.emergencyAccessToReview),
   ]));
   try {
-    const [pending, open] = await run;
+    const [pending, open, emergency] = await run;
     if (run !== overview.loading) return;
     overview.pending = new Map(pending.map((r) => [r.id, r]));
     overview.open = new Map(open.map((r) => [r.id, r]));
+    overview.emergency = new Map(emergency.map((r) => [r.id, r]));
     overview.loaded = true;
     renderOverview();
   } catch (error) {
@@ -141,6 +224,43 @@ function renderOverview() {
   if (!overview.loaded) return;
   reconcile($("pending-list"), pending, (r) => r.id, (r) => card(r, "pending"), "Nothing is waiting for a decision.");
   reconcile($("open-list"), open, (r) => r.id, (r) => card(r, "open"), "No access window is open.");
+  // Break-glass access, set apart above everything else until reviewed.
+  const emergency = [...overview.emergency.values()].sort((a, b) => ms(a.createdAt) - ms(b.createdAt));
+  $("emergency-count").textContent = String(emergency.length);
+  $("emergency-panel").hidden = !emergency.length;
+  reconcile($("emergency-list"), emergency, (r) => r.id, (r) => card(r, "emergency"), "Nothing to review.");
+}
+
+// ---- reviewing emergency access ------------------------------------------------------------
+
+function reviewControls(request) {
+  const note = el("input", {
+    type: "text", class: "reason", name: "note", maxlength: "2000",
+    placeholder: "Review note (optional)", "aria-label": `Review note for request ${request.id}`,
+  });
+  const problem = el("p", { class: "inline-error", role: "alert", hidden: true });
+  const button = (accepted, label, cls) => el("button", {
+    type: "button", class: cls, dataset: { action: accepted ? "accept" : "reject" },
+    on: { click: (event) => review(request, accepted, note, event.currentTarget.parentElement, problem) },
+  }, label);
+  return el("div", { class: "decide" }, el("div", { class: "decide-row" }, note,
+    button(true, "Accept", "approve"),
+    button(false, request.status === "APPROVED" ? "Not accepted: revoke" : "Not accepted", "danger")), problem);
+}
+
+async function review(request, accepted, noteInput, row, problem) {
+  const buttons = [...row.querySelectorAll("button")];
+  for (const button of buttons) button.disabled = true;
+  problem.hidden = true;
+  const note = noteInput.value.trim();
+  try {
+    const updated = (await gql(REVIEW, { id: request.id, accepted, note: note || null })).reviewEmergencyAccess;
+    notice(`Emergency access ${updated.id} reviewed: ${accepted ? "accepted" : "not accepted"}${updated.status === "REVOKED" ? ", access revoked" : ""}.`);
+    onRequestUpdate(updated);
+  } catch (error) {
+    showError(`Could not review request ${request.id}`, error, problem);
+    for (const button of buttons) button.disabled = false;
+  }
 }
 
 export function showOverview() {
@@ -245,6 +365,13 @@ function renderRequest() {
     fact("Decide before", timeEl(request.expiresAt),
       request.status === "PENDING" ? [" · ", countdown(request.expiresAt, { after: " left", ended: "deadline passed" })] : ""),
     fact("Resources", resourceList(request)),
+    request.grantedResources ? fact("Granted", resourceList(request, request.grantedResources)) : "",
+    fact("Approvals needed", String(request.requiredApprovals)),
+    request.emergency ? fact("Emergency", request.emergencyReview
+      ? [`reviewed by ${request.emergencyReview.reviewer.name} at `, timeEl(request.emergencyReview.at), ": ",
+        request.emergencyReview.accepted ? "accepted" : "not accepted",
+        request.emergencyReview.note ? [" — ", el("q", {}, request.emergencyReview.note)] : ""]
+      : "break-glass access, not reviewed yet") : "",
     fact("Justification", justification(request)));
   replace($("request-summary"), facts);
   renderDecision(request);
@@ -261,12 +388,17 @@ function renderDecision(request) {
     case "PENDING":
       lines.push(el("p", {}, "Waiting for a decision. The request expires at ", timeEl(request.expiresAt), " · ",
         countdown(request.expiresAt, { after: " left", ended: "deadline passed" })));
+      lines.push(approvalsLine(request));
       lines.push(decidable ? decisionControls(request, ["approve", "deny"]) : readOnlyNote(request));
       break;
     case "APPROVED":
-      lines.push(el("p", {}, by ? `Approved by ${by} at ` : "Approved automatically (lockbox off) at ", timeEl(request.decidedAt), "."), reason);
+      lines.push(el("p", {}, by ? `Approved by ${by} at `
+        : request.emergency ? "Emergency access, opened at once at " : "Approved automatically (lockbox off) at ",
+      timeEl(request.decidedAt), "."), reason);
       lines.push(el("p", { class: "window" }, "Access window: ", timeEl(request.accessStartsAt), " until ",
         timeEl(request.accessEndsAt), " · ", countdown(request.accessEndsAt, { before: "ends in ", ended: "window closed" })));
+      lines.push(approvalsLine(request));
+      if (request.emergency && !request.emergencyReview && decidable) lines.push(reviewControls(request));
       lines.push(decidable ? decisionControls(request, ["revoke"]) : readOnlyNote(request));
       break;
     case "DENIED":
@@ -358,8 +490,10 @@ export function renderFeedStatus() {
 export function onRequestUpdate(request) {
   overview.pending.delete(request.id);
   overview.open.delete(request.id);
+  overview.emergency.delete(request.id);
   if (request.status === "PENDING") overview.pending.set(request.id, request);
   if (request.status === "APPROVED") overview.open.set(request.id, request);
+  if (request.emergency && !request.emergencyReview) overview.emergency.set(request.id, request);
   renderOverview();
   if (detail.id === request.id && !$("view-request").hidden) {
     detail.request = request;
@@ -383,9 +517,11 @@ export function resetRequests() {
   leaveRequest();
   overview.pending.clear();
   overview.open.clear();
+  overview.emergency.clear();
   overview.loaded = false;
   overview.loading = null;
   reasons.clear();
-  for (const id of ["pending-list", "open-list", "event-list", "denied-list", "request-summary", "request-decision"]) replace($(id));
+  $("emergency-panel").hidden = true;
+  for (const id of ["emergency-list", "pending-list", "open-list", "event-list", "denied-list", "request-summary", "request-decision"]) replace($(id));
 }
 

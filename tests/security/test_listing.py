@@ -77,6 +77,15 @@ async def test_sql_scope_filter_agrees_with_can_see(
     rows.append(await _insert(world, [f"{ROOT}/a/b_c/x"], NOW + timedelta(seconds=501)))
     rows.append(await _insert(world, [f"{ROOT}/a/B"], NOW + timedelta(seconds=502)))
     rows.append(await _insert(world, [f"{ROOT}/a/b", f"{ROOT}/a/bc"], NOW + timedelta(seconds=503)))
+    # Around the byte range a scope `s` is also looked up by, [`s/`, `s0`):
+    # characters between '/' and '0' ('-', '.'), '0' itself, `s` alone, and
+    # a non-ASCII segment inside it.
+    rows.append(await _insert(world, [f"{ROOT}/a/b-c"], NOW + timedelta(seconds=504)))
+    rows.append(await _insert(world, [f"{ROOT}/a/b.c/x"], NOW + timedelta(seconds=505)))
+    rows.append(await _insert(world, [f"{ROOT}/a/b0"], NOW + timedelta(seconds=506)))
+    rows.append(await _insert(world, [f"{ROOT}/a/b"], NOW + timedelta(seconds=507)))
+    both = [f"{ROOT}/a/b/é", f"{ROOT}/a/b.c"]
+    rows.append(await _insert(world, both, NOW + timedelta(seconds=508)))
 
     scope_sets: list[list[str]] = [
         [f"{ROOT}/a/b"],
@@ -88,6 +97,8 @@ async def test_sql_scope_filter_agrees_with_can_see(
         ["/subscriptions/contoso"],
         ["/subscriptions/contoso-dev"],
         [f"{ROOT}/é"],
+        [f"{ROOT}/a/b", f"{ROOT}/a/b.c"],
+        [f"{ROOT}/a/b-c", f"{ROOT}/a/b0"],
         [],
     ]
     for _ in range(40):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -9,12 +10,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pypika_tortoise.context import SqlContext
-from pypika_tortoise.terms import Term, ValueWrapper
+from pypika_tortoise.enums import Dialects
+from pypika_tortoise.terms import Criterion, Term, ValueWrapper
 from pypika_tortoise.utils import format_alias_sql
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, RawSQL, Subquery
+from tortoise.expressions import Q, RawSQL, ResolveContext, Subquery
 from tortoise.functions import Count
 from tortoise.models import Model
+from tortoise.query_utils import QueryModifier
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -470,6 +473,73 @@ class _WithinScopes(Term):
         )
 
 
+class _TouchesScopes(Criterion):
+    """SQL for "some resource of the request lies within one of `scopes`":
+    `"access_request"."id" IN (SELECT request_id ... WHERE path in range)`.
+
+    Implied by _WithinScopes (every request has at least one resource), it
+    adds nothing to the answer, but lets the planner start from the few
+    request_resource rows in scope, through the path index (migration 0007),
+    instead of walking the tenant's requests in order and testing each: at
+    20,000 requests with the newest 50 in scope, 17 ms became 1 ms on
+    PostgreSQL (bench.approver_scope). SQLite, without statistics, always
+    walks, checking each request against a list of the in-scope requests
+    built once: 5 ms instead of 20 there, but 15 instead of 1 when the
+    scopes hold nearly every request.
+
+    A scope `s` covers `s` and `s/...`: the paths from `s/` up to, not
+    including, `s0` ('0' follows '/'), in byte order. SQLite's default
+    (BINARY) collation is byte order; PostgreSQL's depends on the database,
+    so comparisons there say COLLATE "C", as the index does.
+
+    On PostgreSQL the statement also carries a digest of the scopes in a
+    comment, so that each set of scopes has its own prepared statement. The
+    best plan depends on how many resources the scopes hold, and once a
+    statement has run a few times PostgreSQL may keep one generic plan for
+    all its parameters: after narrow scopes had run ten times, a generic plan
+    starting from the in-scope resources took 70 ms for scopes holding all
+    but 50 of 20,000 requests (7 ms walking in order instead)."""
+
+    def __init__(self, scopes: Sequence[str]) -> None:
+        super().__init__()
+        self.scopes = tuple(scopes)
+
+    def get_sql(self, ctx: SqlContext) -> str:
+        path = 'rs."path"'
+        digest = ""
+        if ctx.dialect is Dialects.POSTGRESQL:
+            path += ' COLLATE "C"'
+            # Hex only: nothing of a scope's text reaches the SQL.
+            named = hashlib.sha256("\0".join(self.scopes).encode()).hexdigest()[:32]
+            digest = f"/* scopes {named} */ "
+        inside: list[str] = []
+        for scope in self.scopes:
+            exact = ValueWrapper(scope).get_sql(ctx)
+            low = ValueWrapper(scope + "/").get_sql(ctx)
+            high = ValueWrapper(scope + "0").get_sql(ctx)
+            inside.append(f"{path}={exact} OR ({path}>={low} AND {path}<{high})")
+        return (
+            f'"access_request"."id" IN ({digest}SELECT rs."request_id" FROM "request_resource" rs'
+            f" WHERE {' OR '.join(inside) or '1=0'})"
+        )
+
+
+class _Where(Q):
+    """A filter given as SQL (a Criterion), joined to the query's WHERE as it
+    is: an annotation filtered `=TRUE` would hide an `IN (SELECT ...)` from
+    PostgreSQL, which turns such a subquery into a join only at the top
+    level of the WHERE clause."""
+
+    __slots__ = ("criterion",)
+
+    def __init__(self, criterion: Criterion) -> None:
+        super().__init__()
+        self.criterion = criterion
+
+    def resolve(self, resolve_context: ResolveContext) -> QueryModifier:
+        return QueryModifier(where_criterion=self.criterion)
+
+
 async def list_requests(
     *,
     now: datetime,
@@ -489,7 +559,7 @@ async def list_requests(
     query = AccessRequest.all()
     if within_scopes is not None:
         query = query.annotate(within_scopes=_WithinScopes(within_scopes)).filter(
-            within_scopes=True
+            _Where(_TouchesScopes(within_scopes)), within_scopes=True
         )
     if customer_visible_only:
         query = query.filter(needs_provider_approval=False)

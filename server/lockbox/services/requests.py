@@ -374,18 +374,8 @@ async def record_approval(
     }
     if reason:
         detail["reason"] = reason
-    detail.update(audit.decided_fields_of(request))
     completes = len(given) >= request.required_approvals
-    detail["decisionHash"] = await record_decision(
-        change, actor, request, AuditAction.REQUEST_APPROVAL_RECORDED.value
-    )
-    await change.audit(
-        request.tenant_id,
-        AuditAction.REQUEST_APPROVAL_RECORDED,
-        actor_id=actor.id,
-        request_id=request.id,
-        detail=detail,
-    )
+    await _audit_decision(change, actor, request, AuditAction.REQUEST_APPROVAL_RECORDED, detail)
     if completes:
         await _apply(change, actor, request, Action.APPROVE, reason, grant=grant)
     else:
@@ -432,17 +422,7 @@ async def record_emergency_review(
     detail: dict[str, object] = {"from": stored, "to": stored, "accepted": accepted}
     if note:
         detail["note"] = note
-    detail.update(audit.decided_fields_of(request))
-    detail["decisionHash"] = await record_decision(
-        change, actor, request, AuditAction.REQUEST_EMERGENCY_REVIEWED.value
-    )
-    await change.audit(
-        request.tenant_id,
-        AuditAction.REQUEST_EMERGENCY_REVIEWED,
-        actor_id=actor.id,
-        request_id=request.id,
-        detail=detail,
-    )
+    await _audit_decision(change, actor, request, AuditAction.REQUEST_EMERGENCY_REVIEWED, detail)
     _announce(change, request)
     if not accepted and status_of(request, change.now) is Status.APPROVED:
         reason = note or "emergency access was not accepted on review"
@@ -476,6 +456,22 @@ async def provider_approve(
             why = f"approved automatically: lockbox is disabled for tenant {tenant.name}"
             await _apply(change, None, request, Action.AUTO_APPROVE, why)
     return request
+
+
+async def _audit_decision(
+    change: Change,
+    actor: Actor,
+    request: AccessRequest,
+    action: AuditAction,
+    detail: dict[str, object],
+) -> None:
+    """Audit a decision that changes no status (a quorum vote, an emergency
+    review): the row as decided, and the digest of its signed record."""
+    detail.update(audit.decided_fields_of(request))
+    detail["decisionHash"] = await record_decision(change, actor, request, action.value)
+    await change.audit(
+        request.tenant_id, action, actor_id=actor.id, request_id=request.id, detail=detail
+    )
 
 
 async def record_decision(change: Change, actor: Actor, request: AccessRequest, action: str) -> str:

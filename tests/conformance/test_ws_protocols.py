@@ -41,6 +41,12 @@ class Socket:
     async def send(self, message: object) -> None:
         await self.ws.send(json.dumps(message))
 
+    def send_in_one_write(self, *messages: object) -> None:
+        """Several frames in one TCP write, so the server reads them together."""
+        for message in messages:
+            self.ws.protocol.send_text(json.dumps(message).encode())
+        self.ws.transport.write(b"".join(self.ws.protocol.data_to_send()))
+
     async def init(self, token: str) -> None:
         await self.send(
             {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
@@ -441,6 +447,23 @@ async def test_a_duplicate_id_replaces_the_operation_on_the_legacy_protocol(
                 "payload": {"data": {"me": {"name": "contoso-admin"}}},
             }
             assert await client.receive() == {"type": "complete", "id": "1"}  # the query
+    logged.assert_no_traceback()
+
+
+async def test_a_stop_read_with_its_start_is_confirmed_on_the_legacy_protocol(
+    live: Live, world: World
+) -> None:
+    """Read in one go, the start's task is cancelled before it first runs,
+    so it never reaches its own handlers: the `complete` must not depend on them."""
+    with server_log() as logged:
+        async with socket(live, LEGACY_WS, world.token("contoso-admin")) as client:
+            for op_id in ("1", "2", "3"):
+                client.send_in_one_write(
+                    {"id": op_id, "type": "start", "payload": {"query": UPDATES}},
+                    {"id": op_id, "type": "stop"},
+                )
+                assert await client.receive() == {"type": "complete", "id": op_id}
+            await client.still_answers("contoso-admin")
     logged.assert_no_traceback()
 
 

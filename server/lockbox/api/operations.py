@@ -349,13 +349,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self._send_error(message, "send connection_init first", "UNAUTHENTICATED")
             await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized")
             return
+        if message["id"] in self.tasks:
+            await self._stop(message["id"])
         limit = self.max_subscriptions_per_connection
-        if (
-            limit is not None
-            and self.connection_acknowledged
-            and message["id"] not in self.tasks
-            and len(self.tasks) >= limit
-        ):
+        if limit is not None and len(self.tasks) >= limit:
             error = _too_many_subscriptions(limit)
             await self.websocket.send_json({"type": "error", "id": message["id"], "payload": error})
             return
@@ -364,10 +361,15 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_stop(self, message: Any) -> None:
         """A stop is confirmed with `complete` (the stock handler confirmed it
         only for an operation still running; an unknown id got silence)."""
-        if message["id"] in self.tasks:
-            await super().handle_stop(message)  # its task sends the complete
-        else:
-            await self.send_message({"type": "complete", "id": message["id"]})
+        await self._stop(message["id"])
+
+    async def _stop(self, operation_id: str) -> None:
+        """Cancels the operation, if it runs, and confirms with `complete`.
+        The confirmation is sent here, not by the operation's task: a task
+        cancelled before its first step never runs its own handlers, which
+        happens when a start and its stop arrive in one read."""
+        await self.cleanup_operation(operation_id)
+        await self.send_message({"type": "complete", "id": operation_id})
 
     async def handle_async_results(
         self,
@@ -421,9 +423,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 await self.send_data_message(result, operation_id)
                 first = False
             await self.send_message({"type": "complete", "id": operation_id})
-        except asyncio.CancelledError:  # stopped, or the socket closed
-            await self.send_message({"type": "complete", "id": operation_id})
-        finally:
+        finally:  # also when stopped (`_stop` confirms it) or the socket closed
             self.subscriptions.pop(operation_id, None)
             self.tasks.pop(operation_id, None)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import shutil
@@ -37,6 +38,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     if not settings.smtp_url:
         # Logged, so that it is a JSON line too with LOCKBOX_LOG_FORMAT=json.
         logging.getLogger("lockbox").warning("LOCKBOX_SMTP_URL is not set: no mail will be sent")
+    settle_heap()
     uvicorn.run(
         app,
         host=settings.host,
@@ -77,6 +79,15 @@ def export_schema(args: argparse.Namespace, settings: Settings) -> None:
     from lockbox.api.schema import build_schema
 
     print(build_schema().as_str())
+
+
+def settle_heap() -> None:
+    """Exempt what start-up built (modules, the schema, the ORM's models) from
+    the cyclic garbage collector. Each full collection walked all of it: 35 to
+    75 ms with the event loop stopped, every in-flight call waiting, several
+    times a minute under load."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _nothing() -> None:

@@ -57,5 +57,5 @@ async def authenticate(header: str | None) -> Session:
     found = await store.principal_for_token(hash_secret(secret))
     if found is None:
         raise Unauthenticated("unknown or revoked token")
-    token, principal = found
-    return Session(actor=actor_of(principal), token_id=token.id)
+    token_id, principal = found
+    return Session(actor=actor_of(principal), token_id=token_id)

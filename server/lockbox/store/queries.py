@@ -238,16 +238,37 @@ async def create_token(principal_id: uuid.UUID, token_hash: str, label: str) -> 
     return await ApiToken.create(principal_id=principal_id, token_hash=token_hash, label=label)
 
 
-async def principal_for_token(token_hash: str) -> tuple[ApiToken, Principal] | None:
-    """The live token with this hash and its enabled principal, in one query."""
-    token = (
-        await ApiToken.filter(
-            token_hash=token_hash, revoked_at__isnull=True, principal__disabled_at__isnull=True
-        )
-        .select_related("principal")
-        .first()
+def _token_lookup_sql(dialect: str) -> str:
+    """The token lookup's one statement. It runs on every call, and built by
+    the ORM each time its SQL cost about three times the query itself (a
+    quarter of the gate's CPU), so it is written once per dialect."""
+    placeholder = "$1" if dialect == "postgres" else "?"
+    columns = ", ".join(f'p."{c}"' for c in Principal._meta.fields_db_projection.values())
+    return (
+        f'SELECT t."id" AS "token_id", {columns} FROM "api_token" t'
+        ' JOIN "principal" p ON p."id" = t."principal_id"'
+        f' WHERE t."token_hash" = {placeholder} AND t."revoked_at" IS NULL'
+        ' AND p."disabled_at" IS NULL LIMIT 1'
     )
-    return None if token is None else (token, token.principal)
+
+
+_TOKEN_LOOKUP: dict[str, str] = {}
+
+
+async def principal_for_token(token_hash: str) -> tuple[uuid.UUID, Principal] | None:
+    """The live token with this hash (its id) and its enabled principal, in
+    one query."""
+    db = ApiToken._meta.db
+    dialect = db.capabilities.dialect
+    sql = _TOKEN_LOOKUP.get(dialect) or _TOKEN_LOOKUP.setdefault(
+        dialect, _token_lookup_sql(dialect)
+    )
+    _, rows = await db.execute_query(sql, [token_hash])
+    if not rows:
+        return None
+    row = dict(rows[0])
+    token_id = ApiToken._meta.fields_map["id"].to_python_value(row.pop("token_id"))
+    return token_id, Principal._init_from_db(**row)
 
 
 async def get_token(token_id: str | uuid.UUID) -> ApiToken | None:

@@ -136,10 +136,10 @@ async def test_stream_of_an_invisible_request_is_not_found(deps: Deps, world: Wo
 async def test_revoked_token_ends_the_stream(deps: Deps, world: World) -> None:
     request = await approved_request(deps, world)
     header = f"Bearer {world.token('contoso-admin')}"
-    session = await authenticate(header)
+    session = await authenticate(deps, header)
 
     async def reauthenticate() -> Actor:
-        return (await authenticate(header)).actor
+        return (await authenticate(deps, header)).actor
 
     stream = await streams.activity(deps, session.actor, reauthenticate, str(request.id), 0)
     await act(deps, world, request, 1)

@@ -106,7 +106,7 @@ class Context:
 
     async def _authenticate(self) -> auth.Session:
         try:
-            session = await auth.authenticate(self.authorization())
+            session = await auth.authenticate(self.deps, self.authorization())
         except Unauthenticated:
             try:
                 await self.deps.auth_failures.check(f"authfail:{self.address}")
@@ -135,4 +135,4 @@ class Context:
 
     async def still_authenticated(self) -> Actor:
         """Re-check the token of a running subscription (no rate limit)."""
-        return (await auth.authenticate(self.authorization())).actor
+        return (await auth.authenticate(self.deps, self.authorization())).actor

@@ -6,11 +6,15 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lockbox.domain.errors import Unauthenticated
 from lockbox.domain.policy import Actor, Role
 from lockbox.store import queries as store
 from lockbox.store.models import Principal
+
+if TYPE_CHECKING:
+    from lockbox.services.deps import Deps
 
 TOKEN_PREFIX = "lbx_"  # noqa: S105 - a public prefix, not a secret
 
@@ -52,10 +56,19 @@ def parse_authorization(header: str | None) -> str:
     return secret
 
 
-async def authenticate(header: str | None) -> Session:
+async def authenticate(deps: Deps, header: str | None) -> Session:
     secret = parse_authorization(header)
-    found = await store.principal_for_token(hash_secret(secret))
+    found = await deps.group_commit(_look_up).submit(hash_secret(secret))
     if found is None:
         raise Unauthenticated("unknown or revoked token")
     token_id, principal = found
     return Session(actor=actor_of(principal), token_id=token_id)
+
+
+async def _look_up(token_hashes: list[str]) -> list[tuple[uuid.UUID, Principal] | None]:
+    """Concurrent authentications share one query, as concurrent gate calls
+    share one commit (services.group_commit): a check that arrives while a
+    query is under way waits for the next one, so it still sees every
+    revocation committed before it arrived."""
+    found = await store.principals_for_tokens(sorted(set(token_hashes)))
+    return [found.get(token_hash) for token_hash in token_hashes]

@@ -7,6 +7,9 @@ record durable. The batch writer decides refusals before it writes anything,
 so one caller's refusal never undoes another caller's record; a call that
 fails while writing is isolated by the writer (a savepoint per call) and
 answered with its own exception.
+
+Reads that every call makes use the same batching: concurrent token checks
+share one query (services.auth).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -239,36 +240,46 @@ async def create_token(principal_id: uuid.UUID, token_hash: str, label: str) -> 
 
 
 def _token_lookup_sql(dialect: str) -> str:
-    """The token lookup's one statement. It runs on every call, and built by
-    the ORM each time its SQL cost about three times the query itself (a
-    quarter of the gate's CPU), so it is written once per dialect."""
-    placeholder = "$1" if dialect == "postgres" else "?"
+    """The token lookup's one statement. It runs for every call, and built by
+    the ORM each time its SQL cost about three times the query itself, so it
+    is written once per dialect. The hashes are one parameter (an array on
+    PostgreSQL, a JSON array on SQLite), so the text is the same for any
+    number of them."""
+    if dialect == "postgres":
+        match = 't."token_hash" = ANY($1::text[])'
+    else:
+        match = 't."token_hash" IN (SELECT value FROM json_each(?))'
     columns = ", ".join(f'p."{c}"' for c in Principal._meta.fields_db_projection.values())
     return (
-        f'SELECT t."id" AS "token_id", {columns} FROM "api_token" t'
-        ' JOIN "principal" p ON p."id" = t."principal_id"'
-        f' WHERE t."token_hash" = {placeholder} AND t."revoked_at" IS NULL'
-        ' AND p."disabled_at" IS NULL LIMIT 1'
+        f'SELECT t."token_hash" AS "token_hash", t."id" AS "token_id", {columns}'
+        ' FROM "api_token" t JOIN "principal" p ON p."id" = t."principal_id"'
+        f' WHERE {match} AND t."revoked_at" IS NULL AND p."disabled_at" IS NULL'
     )
 
 
 _TOKEN_LOOKUP: dict[str, str] = {}
 
 
-async def principal_for_token(token_hash: str) -> tuple[uuid.UUID, Principal] | None:
-    """The live token with this hash (its id) and its enabled principal, in
-    one query."""
+async def principals_for_tokens(
+    token_hashes: Sequence[str],
+) -> dict[str, tuple[uuid.UUID, Principal]]:
+    """For each hash of a live token: the token's id and its enabled
+    principal, in one query (hashes of no live token are absent)."""
     db = ApiToken._meta.db
     dialect = db.capabilities.dialect
     sql = _TOKEN_LOOKUP.get(dialect) or _TOKEN_LOOKUP.setdefault(
         dialect, _token_lookup_sql(dialect)
     )
-    _, rows = await db.execute_query(sql, [token_hash])
-    if not rows:
-        return None
-    row = dict(rows[0])
-    token_id = ApiToken._meta.fields_map["id"].to_python_value(row.pop("token_id"))
-    return token_id, Principal._init_from_db(**row)
+    hashes = list(token_hashes)
+    _, rows = await db.execute_query(sql, [hashes if dialect == "postgres" else json.dumps(hashes)])
+    token_id_field = ApiToken._meta.fields_map["id"]
+    found: dict[str, tuple[uuid.UUID, Principal]] = {}
+    for row in rows:
+        columns = dict(row)
+        token_hash = columns.pop("token_hash")
+        token_id = token_id_field.to_python_value(columns.pop("token_id"))
+        found[token_hash] = (token_id, Principal._init_from_db(**columns))
+    return found
 
 
 async def get_token(token_id: str | uuid.UUID) -> ApiToken | None:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from contextlib import aclosing
 from contextvars import ContextVar
 from typing import Any
@@ -58,16 +58,23 @@ class OperationChannel:
         self,
         operation_id: str,
         message_type: str,  # "next" (graphql-transport-ws) or "data" (graphql-ws)
-        send_text: Callable[[str], Awaitable[None]],
+        send_text: Callable[[str], Coroutine[Any, Any, None]],
         is_open: Callable[[], bool],
     ) -> None:
         self.prefix = f'{{"id":{json.dumps(operation_id)},"type":"{message_type}","payload":'
         self.send_text = send_text
         self.is_open = is_open
 
-    async def send_payload(self, payload_json: str) -> None:
+    def send_payload(self, payload_json: str) -> Coroutine[Any, Any, None]:
+        """The socket write itself, not a coroutine around it: the feed makes
+        one such call per subscriber per event."""
         if self.is_open():
-            await self.send_text(self.prefix + payload_json + "}")
+            return self.send_text(self.prefix + payload_json + "}")
+        return _sent_nothing()
+
+
+async def _sent_nothing() -> None:
+    return None
 
 
 CURRENT_OPERATION: ContextVar[OperationChannel | None] = ContextVar(
@@ -75,8 +82,8 @@ CURRENT_OPERATION: ContextVar[OperationChannel | None] = ContextVar(
 )
 
 
-def _socket_sender(handler: Any) -> Callable[[str], Awaitable[None]]:
-    send_text: Callable[[str], Awaitable[None]] = handler.websocket.ws.send_text
+def _socket_sender(handler: Any) -> Callable[[str], Coroutine[Any, Any, None]]:
+    send_text: Callable[[str], Coroutine[Any, Any, None]] = handler.websocket.ws.send_text
     return send_text
 
 

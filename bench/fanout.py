@@ -121,7 +121,9 @@ class ReadReady:
 
     def ready(self, wait_s: float) -> list[Any]:
         peers = self._peers
-        return [peers[fd] for fd, _ in self._epoll.poll(wait_s) if fd in peers]
+        # Without maxevents, epoll.poll returns at most 1,023 sockets a call.
+        events = self._epoll.poll(wait_s, max(1, len(peers)))
+        return [peers[fd] for fd, _ in events if fd in peers]
 
     def close(self) -> None:
         self._epoll.close()
@@ -194,7 +196,8 @@ class Fanout:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            if self.poll(min(remaining, 0.05)) < COALESCE_BELOW:
+            ready = self.poll(min(remaining, 0.05))
+            if ready < COALESCE_BELOW and self.delivered < target:
                 # Frames are trickling in: let some gather rather than wake
                 # for each (see COALESCE_S).
                 time.sleep(COALESCE_S)

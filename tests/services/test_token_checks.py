@@ -11,6 +11,7 @@ import pytest
 from lockbox.domain.errors import Unauthenticated
 from lockbox.services import auth
 from lockbox.services.deps import Deps
+from lockbox.services.group_commit import GroupCommit
 from lockbox.store import queries as store
 from tests.conftest import World
 
@@ -73,3 +74,24 @@ async def test_a_disabled_principal_is_refused(deps: Deps, world: World) -> None
     assert await store.disable_principal(uuid.UUID(session.actor.id), deps.clock.now()) == 1
     with pytest.raises(Unauthenticated):
         await auth.authenticate(deps, header)
+
+
+async def test_checks_waiting_on_a_stopped_batch_are_answered() -> None:
+    """A batch stopped mid-query (the loop closing) answers every waiting
+    caller instead of leaving it waiting for ever."""
+    started = asyncio.Event()
+
+    async def never_finishes(calls: list[str]) -> list[str]:
+        started.set()
+        await asyncio.Event().wait()
+        return calls
+
+    batches = GroupCommit(never_finishes)
+    first = asyncio.ensure_future(batches.submit("a"))
+    await started.wait()
+    second = asyncio.ensure_future(batches.submit("b"))  # waits for the next batch
+    assert batches._writer is not None
+    batches._writer.cancel()
+    for waiting in (first, second):
+        with pytest.raises(RuntimeError, match="stopped"):
+            await asyncio.wait_for(waiting, 5)

@@ -57,6 +57,8 @@ def parse_authorization(header: str | None) -> str:
 
 
 async def authenticate(deps: Deps, header: str | None) -> Session:
+    """The session of the token in `header`. Called outside any transaction:
+    the shared lookup runs on the connection of whichever check started it."""
     secret = parse_authorization(header)
     found = await deps.group_commit(_look_up).submit(hash_secret(secret))
     if found is None:

@@ -48,6 +48,14 @@ class GroupCommit(Generic[CallT, ResultT]):
             del self._waiting[: self.MAX_BATCH]
             try:
                 outcomes = await self._write([call for call, _ in batch])
+            except asyncio.CancelledError:
+                # Stopped (the loop is closing): no caller is left waiting for ever.
+                stopped = RuntimeError("stopped before this call was written")
+                for _, answer in [*batch, *self._waiting]:
+                    if not answer.done():
+                        _answer(answer, stopped)
+                self._waiting.clear()
+                raise
             except Exception as exc:  # nothing was committed: every caller hears it
                 for _, answer in batch:
                     _answer(answer, exc)

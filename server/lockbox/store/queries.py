@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -239,6 +240,7 @@ async def create_token(principal_id: uuid.UUID, token_hash: str, label: str) -> 
     return await ApiToken.create(principal_id=principal_id, token_hash=token_hash, label=label)
 
 
+@functools.cache
 def _token_lookup_sql(dialect: str) -> str:
     """The token lookup's one statement. It runs for every call, and built by
     the ORM each time its SQL cost about three times the query itself, so it
@@ -257,9 +259,6 @@ def _token_lookup_sql(dialect: str) -> str:
     )
 
 
-_TOKEN_LOOKUP: dict[str, str] = {}
-
-
 async def principals_for_tokens(
     token_hashes: Sequence[str],
 ) -> dict[str, tuple[uuid.UUID, Principal]]:
@@ -267,9 +266,7 @@ async def principals_for_tokens(
     principal, in one query (hashes of no live token are absent)."""
     db = ApiToken._meta.db
     dialect = db.capabilities.dialect
-    sql = _TOKEN_LOOKUP.get(dialect) or _TOKEN_LOOKUP.setdefault(
-        dialect, _token_lookup_sql(dialect)
-    )
+    sql = _token_lookup_sql(dialect)
     hashes = list(token_hashes)
     _, rows = await db.execute_query(sql, [hashes if dialect == "postgres" else json.dumps(hashes)])
     token_id_field = ApiToken._meta.fields_map["id"]
